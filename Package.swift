@@ -1,0 +1,34 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Forklift",
+    products: [
+        .library(name: "Forklift", targets: ["Forklift"]),
+        .executable(name: "forklift", targets: ["ForkliftCLI"]),
+    ],
+    targets: [
+        // Lua 5.4 from Debian's liblua5.4-dev, plus a shim for the macros Swift cannot import.
+        .systemLibrary(
+            name: "CLua", path: "CLua", pkgConfig: "lua5.4",
+            providers: [.apt(["liblua5.4-dev"])]),
+        // libedit for the REPL's line editing and history.
+        .systemLibrary(
+            name: "CEditLine", path: "Sources/CEditLine", pkgConfig: "libedit",
+            providers: [.apt(["libedit-dev"])]),
+        .target(
+            name: "Forklift", dependencies: ["CLua"],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "ForkliftCLI", dependencies: ["Forklift", "CLua", "CEditLine"],
+            swiftSettings: strict),
+        .testTarget(name: "ForkliftTests", dependencies: ["Forklift", "CLua"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: [], swiftSettings: strict),
+    ]
+)

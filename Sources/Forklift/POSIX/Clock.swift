@@ -1,0 +1,39 @@
+internal import CLua
+internal import Glibc
+
+/// Monotonic time and sleeping.
+enum Clock {
+    /// Seconds on the monotonic clock. The corresponding C function is `clock_gettime`.
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// Sleeps `seconds`, resuming after signals until the time has passed.
+    /// The corresponding C function is `nanosleep`.
+    static func sleep(_ seconds: Double) {
+        guard seconds > 0, seconds.isFinite else { return }
+        var req = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
+        var rem = timespec()
+        while nanosleep(&req, &rem) != 0 && errno == EINTR { req = rem }
+    }
+
+    /// `mp.time()`: monotonic wall clock in float seconds.
+    static let luaTime: LuaCFunction = { L in
+        guard let L else { return 0 }
+        Lua(L).push(now())
+        return 1
+    }
+
+    /// `mp.sleep(seconds)`.
+    static let luaSleep: LuaCFunction = { L in
+        guard let L else { return 0 }
+        let lua = Lua(L)
+        guard let s = lua.toNumber(1) else {
+            return lua.raise("bad argument #1 to 'sleep' (number expected, got \(lua.typeName(at: 1)))")
+        }
+        sleep(s)
+        return 0
+    }
+}
