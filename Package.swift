@@ -22,8 +22,10 @@ let package = Package(
         .systemLibrary(
             name: "CEditLine", path: "Sources/CEditLine", pkgConfig: "libedit",
             providers: [.apt(["libedit-dev"])]),
+        // The Linux calls Swift cannot reach directly (_GNU_SOURCE-only or variadic).
+        .target(name: "CSystem", path: "Sources/CSystem"),
         .target(
-            name: "Forklift", dependencies: ["CLua"],
+            name: "Forklift", dependencies: ["CLua", "CSystem"],
             swiftSettings: strict),
         .executableTarget(
             name: "ForkliftCLI", dependencies: ["Forklift", "CLua", "CEditLine"],
