@@ -94,9 +94,9 @@ public struct Lua {
 
     // MARK: Tables
 
-    @inline(__always) public func rawGet(_ table: Int32, _ i: Int64) -> Int32 { lua_rawgeti(L, table, i) }
+    @discardableResult @inline(__always) public func rawGet(_ table: Int32, _ i: Int64) -> Int32 { lua_rawgeti(L, table, i) }
     @inline(__always) public func rawSet(_ table: Int32, _ i: Int64) { lua_rawseti(L, table, i) }
-    @inline(__always) public func rawGet(_ table: Int32) -> Int32 { lua_rawget(L, table) }
+    @discardableResult @inline(__always) public func rawGet(_ table: Int32) -> Int32 { lua_rawget(L, table) }
     @inline(__always) public func rawSet(_ table: Int32) { lua_rawset(L, table) }
     public func rawLength(_ index: Int32) -> Int { Int(lua_rawlen(L, index)) }
 
