@@ -24,3 +24,18 @@ int forklift_futex_wake(uint32_t *word, int count) {
 int forklift_gettid(void) { return (int)syscall(SYS_gettid); }
 
 int forklift_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+
+int forklift_punch_hole(int fd, int64_t offset, int64_t length) {
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+}
+
+int forklift_mutex_lock_until(pthread_mutex_t *mutex, const struct timespec *deadline) {
+    return pthread_mutex_clocklock(mutex, CLOCK_MONOTONIC, deadline);
+}
+
+static __thread int forklift_cached_tid;
+int forklift_thread_id(void) {
+    int t = forklift_cached_tid;
+    return t ? t : (forklift_cached_tid = (int)syscall(SYS_gettid));
+}
+void forklift_forget_thread_id(void) { forklift_cached_tid = 0; }

@@ -7,6 +7,8 @@
 #ifndef FORKLIFT_CSYSTEM_H
 #define FORKLIFT_CSYSTEM_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -24,5 +26,40 @@ int forklift_futex_wake(uint32_t *word, int count);
 int forklift_gettid(void);
 /* F_SETPIPE_SZ */
 int forklift_set_pipe_size(int fd, int size);
+
+/* fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE): gives a range's pages back. */
+int forklift_punch_hole(int fd, int64_t offset, int64_t length);
+/* pthread_mutex_clocklock(CLOCK_MONOTONIC, deadline) */
+int forklift_mutex_lock_until(pthread_mutex_t *mutex, const struct timespec *deadline);
+/* The calling thread's id (gettid), cached per thread; valid across fork
+ * because forklift_forget_thread_id runs in the child (see SharedArena). */
+int forklift_thread_id(void);
+void forklift_forget_thread_id(void);
+
+/* Atomic operations on words in shared memory (sequentially consistent).
+ * Static inline so Swift inlines them: they are on the Value/lock fast paths.
+ * cas returns true when *word held *expected (else *expected gets the value seen). */
+static inline uint32_t forklift_load32(const uint32_t *w) { return __atomic_load_n(w, __ATOMIC_SEQ_CST); }
+static inline void forklift_store32(uint32_t *w, uint32_t v) { __atomic_store_n(w, v, __ATOMIC_SEQ_CST); }
+static inline uint32_t forklift_fetch_add32(uint32_t *w, uint32_t v) { return __atomic_fetch_add(w, v, __ATOMIC_SEQ_CST); }
+static inline uint32_t forklift_fetch_sub32(uint32_t *w, uint32_t v) { return __atomic_fetch_sub(w, v, __ATOMIC_SEQ_CST); }
+static inline bool forklift_cas32(uint32_t *w, uint32_t *expected, uint32_t desired) {
+    return __atomic_compare_exchange_n(w, expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+static inline uint64_t forklift_load64(const uint64_t *w) { return __atomic_load_n(w, __ATOMIC_SEQ_CST); }
+static inline void forklift_store64(uint64_t *w, uint64_t v) { __atomic_store_n(w, v, __ATOMIC_SEQ_CST); }
+static inline bool forklift_cas64(uint64_t *w, uint64_t *expected, uint64_t desired) {
+    return __atomic_compare_exchange_n(w, expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+static inline uint8_t forklift_load8(const uint8_t *w) { return __atomic_load_n(w, __ATOMIC_SEQ_CST); }
+static inline void forklift_store8(uint8_t *w, uint8_t v) { __atomic_store_n(w, v, __ATOMIC_SEQ_CST); }
+static inline bool forklift_cas8(uint8_t *w, uint8_t *expected, uint8_t desired) {
+    return __atomic_compare_exchange_n(w, expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+static inline uint16_t forklift_load16(const uint16_t *w) { return __atomic_load_n(w, __ATOMIC_SEQ_CST); }
+static inline void forklift_store16(uint16_t *w, uint16_t v) { __atomic_store_n(w, v, __ATOMIC_SEQ_CST); }
+static inline bool forklift_cas16(uint16_t *w, uint16_t *expected, uint16_t desired) {
+    return __atomic_compare_exchange_n(w, expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
 
 #endif

@@ -17,6 +17,7 @@ enum MultiprocessingModule {
     /// Swift parts: each adds its functions to the module table on top of the stack.
     static let parts: [@Sendable (Lua) -> Void] = [
         registerBasics,
+        SharedMemoryModule.register,
         { lua in register(lua, [("_encode", Codec.luaEncode), ("_decode", Codec.luaDecode)]) },
     ]
 

@@ -1,0 +1,93 @@
+internal import CSystem
+internal import Glibc
+
+/// Which shared blocks this process holds, and how many Lua objects in it
+/// refer to each. The process holds one reference on the block's count
+/// (in the arena) while any of its Lua objects refers to it.
+///
+/// Why a table rather than a reference per Lua object: a forked child
+/// inherits its parent's Lua objects without creating them, so on fork the
+/// child takes its own reference for every block in its copy of the table.
+/// A parent that lets go of an object therefore never frees memory a child
+/// still uses. A process releases its references when it exits through
+/// `releaseAll` (the process runtime calls it before `_exit`); one killed by
+/// a signal leaks its references until the whole tree exits, when the kernel
+/// frees the arena.
+enum SharedReferences {
+    private struct Entry {
+        /// Lua objects of this process referring to the block.
+        var objects: Int
+        /// This process sent a handle to the block: it keeps its reference
+        /// until it exits, so a handle in flight never names freed memory.
+        var pinned: Bool
+    }
+
+    nonisolated(unsafe) private static var entries: [Int: Entry] = [:]
+    nonisolated(unsafe) private static var forkHandlerInstalled = false
+
+    /// A new Lua object refers to `offset`. `holdsReference`: the caller
+    /// already took a reference on the block for this process (a fresh
+    /// allocation or a handle decoded with `retainIfAlive`).
+    static func track(_ offset: Int, holdsReference: Bool, in allocator: SharedAllocator) {
+        if var entry = entries[offset] {
+            // The process already holds its one reference.
+            if holdsReference { allocator.release(offset) }
+            entry.objects += 1
+            entries[offset] = entry
+        } else {
+            if !holdsReference { allocator.retain(offset) }
+            entries[offset] = Entry(objects: 1, pinned: false)
+        }
+    }
+
+    /// A Lua object referring to `offset` was collected.
+    static func untrack(_ offset: Int, in allocator: SharedAllocator) {
+        guard var entry = entries[offset], entry.objects > 0 else { return }
+        entry.objects -= 1
+        if entry.objects == 0 && !entry.pinned {
+            entries[offset] = nil
+            allocator.release(offset)
+        } else {
+            entries[offset] = entry
+        }
+    }
+
+    /// A handle to `offset` is being sent from this process.
+    static func pin(_ offset: Int) {
+        entries[offset]?.pinned = true
+    }
+
+    /// Number of Lua objects of this process referring to `offset` (tests).
+    static func objects(referringTo offset: Int) -> Int { entries[offset]?.objects ?? 0 }
+
+    /// Drops every reference this process holds; call right before `_exit`.
+    static func releaseAll() {
+        guard let arena = SharedArena.current else { return }
+        let allocator = SharedAllocator(arena)
+        let held = entries.keys
+        entries = [:]
+        for offset in held { allocator.release(offset) }
+    }
+
+    /// In a freshly forked child: take a reference for every block the
+    /// inherited Lua objects refer to; the parent's pins are not ours.
+    private static func forkedChild() {
+        forklift_forget_thread_id()
+        guard let arena = SharedArena.current else { return }
+        let allocator = SharedAllocator(arena)
+        var inherited: [Int: Entry] = [:]
+        for (offset, entry) in entries where entry.objects > 0 {
+            allocator.retain(offset)
+            inherited[offset] = Entry(objects: entry.objects, pinned: false)
+        }
+        entries = inherited
+    }
+
+    /// Installs the fork hook once (before the first fork that matters:
+    /// the module calls it when it creates the arena).
+    static func installForkHandler() {
+        guard !forkHandlerInstalled else { return }
+        forkHandlerInstalled = true
+        pthread_atfork(nil, nil, { SharedReferences.forkedChild() })
+    }
+}
