@@ -30,6 +30,10 @@ let package = Package(
         .executableTarget(
             name: "ForkliftCLI", dependencies: ["Forklift", "CLua", "CEditLine"],
             swiftSettings: strict),
+        // Timing loops for the hot paths; a plain executable so `swift test` never runs it.
+        .executableTarget(
+            name: "ForkliftMicroBench", dependencies: ["Forklift", "CLua"], path: "Benchmarks/ForkliftMicroBench",
+            swiftSettings: strict),
         .testTarget(name: "ForkliftTests", dependencies: ["Forklift", "CLua"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [], swiftSettings: strict),
     ]
