@@ -39,3 +39,5 @@ int forklift_thread_id(void) {
     return t ? t : (forklift_cached_tid = (int)syscall(SYS_gettid));
 }
 void forklift_forget_thread_id(void) { forklift_cached_tid = 0; }
+
+int forklift_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }

@@ -24,6 +24,8 @@ int forklift_futex_wait(uint32_t *word, uint32_t expected, const struct timespec
 int forklift_futex_wake(uint32_t *word, int count);
 /* gettid(2) */
 int forklift_gettid(void);
+/* pidfd_open(2): a descriptor that becomes readable when the process exits. */
+int forklift_pidfd_open(int pid);
 /* F_SETPIPE_SZ */
 int forklift_set_pipe_size(int fd, int size);
 

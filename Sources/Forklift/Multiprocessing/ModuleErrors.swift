@@ -48,6 +48,31 @@ enum ModuleError {
         return lua.raiseTop
     }
 
+    /// Lua: `mp._error(kind, message [, fields])` → a new error value (not raised).
+    static let luaMake: LuaCFunction = { L in
+        guard let L else { return 0 }
+        let lua = Lua(L)
+        let kind = lua.toString(1) ?? "Error"
+        let message = lua.toString(2) ?? ""
+        lua.checkStack(6)
+        lua.newTable()
+        lua.push(kind)
+        lua.setField(-2, "kind")
+        lua.push(message)
+        lua.setField(-2, "message")
+        if lua.type(at: 3) == LUA_TTABLE {
+            lua.pushNil()
+            while lua_next(L, 3) != 0 {
+                lua.pushValue(at: -2)
+                lua_rotate(L, -2, 1)
+                lua.rawSet(-4)
+            }
+        }
+        pushMetatable(lua)
+        lua_setmetatable(L, -2)
+        return 1
+    }
+
     /// `__tostring`: `kind: message`.
     static let errorToString: LuaCFunction = { L in
         guard let L else { return 0 }

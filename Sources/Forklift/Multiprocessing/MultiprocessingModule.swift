@@ -19,10 +19,13 @@ enum MultiprocessingModule {
         registerBasics,
         SharedMemoryModule.register,
         { lua in register(lua, [("_encode", Codec.luaEncode), ("_decode", Codec.luaDecode)]) },
+        { lua in register(lua, [("_error", ModuleError.luaMake)]) },
+        ProcessPrimitives.register,
     ]
 
     /// Lua parts, run in order with the module table as argument: (chunk name, source).
     static let luaParts: [(String, String)] = [
+        ("process", ProcessLua.source),
     ]
 
     /// The module's loader (`package.preload.multiprocessing`).

@@ -1,0 +1,198 @@
+/// `mp.Process`, `mp.current_process`, `mp.parent_process`,
+/// `mp.active_children`: the Lua side of processes (Python's
+/// multiprocessing/process.py), built on the `_fork`/`_wait`/`_signal`/`_exit`
+/// primitives.
+enum ProcessLua {
+    static let source = #"""
+local mp = ...
+local fork, wait, signal, exit = mp._fork, mp._wait, mp._signal, mp._exit
+local SIGTERM, SIGKILL = mp._SIGTERM, mp._SIGKILL
+local error, setmetatable, type, tostring, select = error, setmetatable, type, tostring, select
+local unpack = table.unpack
+
+--- Errors -------------------------------------------------------------------
+local Error = getmetatable(mp._error("ValueError", ""))
+function mp._raise(kind, message, fields, level)
+  error(mp._error(kind, message, fields), level or 2)
+end
+local raise = mp._raise
+
+--- This process ---------------------------------------------------------------
+-- `identity` numbers children as Python does: Process-1, Process-1:2 ...
+local this = { name = "MainProcess", pid = mp._getpid(), daemon = false, _identity = "", _counter = 0,
+               _is_main = true }
+local parent = nil
+local children = {}   -- pid -> Process, for active_children and the end of the script
+
+local Process = {}
+Process.__name = "multiprocessing.Process"
+Process.__index = function(self, key)
+  if key == "exitcode" then
+    if self._exitcode == nil and self._pid and not self._reaped then self:_poll(0) end
+    return self._exitcode
+  elseif key == "pid" then
+    return self._pid
+  elseif key == "ident" then
+    return self._pid
+  elseif key == "sentinel" then
+    return nil
+  end
+  return Process[key]
+end
+Process.__tostring = function(self)
+  local state
+  if not self._pid then state = "initial"
+  elseif self.exitcode ~= nil then state = "stopped exitcode=" .. tostring(self.exitcode)
+  else state = "started" end
+  return string.format("<Process name='%s' %s%s>", self.name, state, self.daemon and " daemon" or "")
+end
+
+--- `mp.Process{target=, args=, kwargs-less, name=, daemon=}` (also positional: Process(target, args)).
+function mp.Process(spec, args)
+  if type(spec) == "function" then spec = { target = spec, args = args } end
+  if spec ~= nil and type(spec) ~= "table" then
+    raise("ValueError", "Process expects a table {target=, args=, name=, daemon=}, got " .. type(spec))
+  end
+  spec = spec or {}
+  if spec.target ~= nil and type(spec.target) ~= "function" and not (getmetatable(spec.target) or {}).__call then
+    raise("ValueError", "Process target must be callable, got " .. type(spec.target))
+  end
+  if spec.args ~= nil and type(spec.args) ~= "table" then
+    raise("ValueError", "Process args must be a table, got " .. type(spec.args))
+  end
+  this._counter = this._counter + 1
+  local identity = (this._identity == "" and "" or this._identity .. ":") .. this._counter
+  local self = setmetatable({
+    target = spec.target,
+    args = spec.args or {},
+    name = spec.name and tostring(spec.name) or ("Process-" .. identity),
+    daemon = spec.daemon,
+    _identity = identity,
+    _counter = 0,
+    _parent_pid = mp._getpid(),
+  }, Process)
+  if self.daemon == nil then self.daemon = this.daemon end
+  return self
+end
+
+--- What the child runs: target(unpack(args)). Override `run` on an instance to replace it.
+function Process:run()
+  if self.target then
+    local args = self.args
+    self.target(unpack(args, 1, args.n or #args))
+  end
+end
+
+local function traceback_of(err)
+  local message
+  if type(err) == "string" or type(err) == "number" then
+    message = tostring(err)
+  else
+    local mt = getmetatable(err)
+    if mt and mt.__tostring then message = tostring(err)
+    else message = "(error object is a " .. type(err) .. " value)" end
+  end
+  local tb = debug.traceback(message, 2)
+  -- Stop at the runtime's own frames: the user's code is what matters.
+  local cut = tb:find("\n\t%[multiprocessing%.[%w_]+%]:")
+  if cut then tb = tb:sub(1, cut - 1) end
+  return tb
+end
+mp._traceback_of = traceback_of
+
+function Process:start()
+  if self._pid then raise("StateError", "cannot start a process twice") end
+  if self._parent_pid ~= mp._getpid() then
+    raise("StateError", "can only start a process object created by the current process")
+  end
+  if this.daemon then raise("StateError", "daemonic processes are not allowed to have children") end
+  mp._before_fork()
+  local pid = fork(self.daemon)
+  if pid == 0 then
+    -- The child.
+    parent = { name = this.name, pid = self._parent_pid }
+    this = self
+    self._pid = mp._getpid()
+    children = {}
+    mp._after_fork_child()
+    local ok, err = xpcall(self.run, traceback_of, self)
+    if not ok then
+      io.stderr:write("Process ", self.name, ":\n", err, "\n")
+      exit(1)
+    end
+    exit(0)
+  end
+  self._pid = pid
+  children[pid] = self
+end
+
+--- Reaps the child if it ended (waiting up to `timeout`; nil waits for it).
+function Process:_poll(timeout)
+  if self._reaped then return true end
+  local code, why = wait(self._pid, timeout)
+  if code == nil and why then
+    -- Not our child any more (reaped elsewhere): record it as gone.
+    code = self._exitcode
+  end
+  if code ~= nil or why then
+    self._exitcode = code
+    self._reaped = true
+    children[self._pid] = nil
+    return true
+  end
+  return false
+end
+
+function Process:join(timeout)
+  if self._parent_pid ~= mp._getpid() then raise("StateError", "can only join a child process") end
+  if not self._pid then raise("StateError", "can only join a started process") end
+  if self == this then raise("StateError", "cannot join current process") end
+  if timeout ~= nil and type(timeout) ~= "number" then
+    raise("ValueError", "join timeout must be a number of seconds, got " .. type(timeout))
+  end
+  if timeout ~= nil and timeout < 0 then timeout = 0 end
+  return self:_poll(timeout)
+end
+
+function Process:is_alive()
+  if self == this then return true end
+  if not self._pid or self._reaped then return false end
+  return not self:_poll(0)
+end
+
+local function send_signal(self, sig)
+  if not self._pid then raise("StateError", "process has not been started") end
+  if not self._reaped then signal(self._pid, sig) end
+end
+function Process:terminate() send_signal(self, SIGTERM) end
+function Process:kill() send_signal(self, SIGKILL) end
+
+function Process:close()
+  if self._pid and not self._reaped and not self:_poll(0) then
+    raise("ValueError", "Cannot close a process while it is still running. You should first call join() or terminate().")
+  end
+  self._closed = true
+end
+
+--- Module functions ---------------------------------------------------------------
+function mp.current_process() return this end
+function mp.parent_process() return parent end
+function mp.active_children()
+  local list = {}
+  for pid, p in pairs(children) do
+    if not p:_poll(0) then list[#list + 1] = p end
+  end
+  table.sort(list, function(a, b) return a._pid < b._pid end)
+  return list
+end
+
+-- Hooks other parts extend (e.g. to reset per-process state in a child).
+local before_fork, after_fork_child = {}, {}
+function mp._register_fork_hooks(before, after)
+  if before then before_fork[#before_fork + 1] = before end
+  if after then after_fork_child[#after_fork_child + 1] = after end
+end
+function mp._before_fork() for i = 1, #before_fork do before_fork[i]() end end
+function mp._after_fork_child() for i = 1, #after_fork_child do after_fork_child[i]() end end
+"""#
+}

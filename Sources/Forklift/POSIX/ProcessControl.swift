@@ -1,0 +1,108 @@
+internal import CSystem
+internal import Glibc
+
+/// How a child process ended.
+enum ExitStatus: Equatable {
+    case exited(Int32)
+    case signaled(Int32)
+
+    /// Python's `exitcode`: the exit status, or minus the signal number.
+    var exitcode: Int32 {
+        switch self {
+        case .exited(let code): code
+        case .signaled(let sig): -sig
+        }
+    }
+
+    init(rawStatus s: Int32) {
+        // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift cannot import as macros.
+        if s & 0x7f == 0 {
+            self = .exited((s >> 8) & 0xff)
+        } else {
+            self = .signaled(s & 0x7f)
+        }
+    }
+}
+
+/// Forking and reaping children, following the fork rules of the project:
+/// refuse to fork a multithreaded process, flush stdio first, and make every
+/// child die with its parent.
+enum ProcessControl {
+    /// Threads in this process, from /proc/self/task.
+    static func threadCount() -> Int {
+        guard let dir = opendir("/proc/self/task") else { return 1 }
+        defer { closedir(dir) }
+        var n = 0
+        while let entry = readdir(dir) {
+            if entry.pointee.d_name.0 != 46 { n += 1 }  // skip "." and ".."
+        }
+        return n
+    }
+
+    struct ForkRefused: Error, CustomStringConvertible {
+        var threads: Int
+        var description: String {
+            "cannot fork: this process has \(threads) threads (forking a multithreaded process is unsafe); "
+                + "use the forkserver or spawn start method"
+        }
+    }
+
+    /// Forks. In the child, returns 0 after arranging for it to be killed when
+    /// this process dies, even by SIGKILL (`PR_SET_PDEATHSIG`). The
+    /// corresponding C function is `fork`.
+    /// - Throws: `ForkRefused` when other threads exist, `SystemError` when fork fails.
+    static func fork() throws(any Error) -> pid_t {
+        let threads = threadCount()
+        guard threads <= 1 else { throw ForkRefused(threads: threads) }
+        let parent = getpid()
+        fflush(nil)  // or buffered output would be printed by both processes
+        let pid = Glibc.fork()
+        if pid < 0 { throw SystemError("fork") }
+        if pid == 0 {
+            _ = forklift_set_parent_death_signal(SIGKILL)
+            // The parent may have died between fork and prctl.
+            if getppid() != parent { _exit(1) }
+        }
+        return pid
+    }
+
+    /// Flushes stdio and ends the process at once (no atexit handlers, no Lua
+    /// finalizers: the state belongs to the parent's copy). The corresponding C function is `_exit`.
+    static func exitNow(_ code: Int32) -> Never {
+        fflush(nil)
+        _exit(code)
+    }
+
+    /// Reaps `pid` if it has ended (`block`: waits for it). nil while it runs.
+    /// The corresponding C function is `waitpid`.
+    static func wait(_ pid: pid_t, block: Bool) throws(SystemError) -> ExitStatus? {
+        var status: Int32 = 0
+        let r = try retryingInterrupts("waitpid") { waitpid(pid, &status, block ? 0 : WNOHANG) }
+        return r == 0 ? nil : ExitStatus(rawStatus: status)
+    }
+
+    /// Waits at most `timeout` seconds for `pid` to end and reaps it; nil on timeout.
+    static func wait(_ pid: pid_t, timeout: Double) throws(SystemError) -> ExitStatus? {
+        if let status = try wait(pid, block: false) { return status }
+        let pidfd = forklift_pidfd_open(pid)
+        if pidfd >= 0 {
+            let fd = FileDescriptor(rawValue: pidfd)
+            defer { fd.close() }
+            _ = try fd.waitReadable(timeout: timeout)
+            return try wait(pid, block: false)
+        }
+        // No pidfd (old kernel): poll with a growing sleep.
+        let deadline = Clock.now() + timeout
+        var pause = 0.0005
+        while Clock.now() < deadline {
+            Clock.sleep(min(pause, max(0, deadline - Clock.now())))
+            if let status = try wait(pid, block: false) { return status }
+            pause = min(pause * 2, 0.05)
+        }
+        return nil
+    }
+
+    /// Sends `signal` to `pid`; false if it no longer exists. The corresponding C function is `kill`.
+    @discardableResult
+    static func send(_ signal: Int32, to pid: pid_t) -> Bool { kill(pid, signal) == 0 }
+}
