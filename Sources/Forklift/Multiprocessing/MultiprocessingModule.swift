@@ -21,6 +21,7 @@ enum MultiprocessingModule {
         { lua in register(lua, [("_encode", Codec.luaEncode), ("_decode", Codec.luaDecode)]) },
         { lua in register(lua, [("_error", ModuleError.luaMake)]) },
         ProcessPrimitives.register,
+        { lua in register(lua, [("Pipe", Connection.pipe)]) },
     ]
 
     /// Lua parts, run in order with the module table as argument: (chunk name, source).
@@ -34,6 +35,9 @@ enum MultiprocessingModule {
         let lua = Lua(L)
         if lua.getField(forklift_registryindex, registryKey) == LUA_TTABLE { return 1 }
         lua.pop()
+        // Writing to a pipe whose reader is gone must raise an error in the
+        // writer, not kill it silently (Python ignores SIGPIPE the same way).
+        _ = signal(SIGPIPE, SIG_IGN)
         lua.newTable()
         let module = lua.top
         for part in parts {

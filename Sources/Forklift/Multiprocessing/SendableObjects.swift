@@ -22,7 +22,11 @@ struct SendableObjectType: Sendable {
 
 enum SendableObjects {
     /// Every type whose objects can cross. Add a line here for a new type.
-    static let types: [SendableObjectType] = []
+    /// Tags: 1–9 processes and connections, 10–19 queues, 20–39 shared
+    /// memory and locks, 40– pools and later parts.
+    static let types: [SendableObjectType] = [
+        Connection.sendable,
+    ]
 
     static func type(named name: String) -> SendableObjectType? { types.first { $0.metatableName == name } }
     static func type(tagged tag: UInt8) -> SendableObjectType? { types.first { $0.tag == tag } }
