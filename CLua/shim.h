@@ -79,6 +79,42 @@ static inline void forklift_pushprotected(lua_State *L, forklift_Function f, int
 /* Index of upvalue i (1-based) of a protected function, past the trampoline's own. */
 static inline int forklift_protected_upvalueindex(int i) { return lua_upvalueindex(i + 1); }
 
+/* lua.c's msghandler, run at the point of the error with the stack intact
+ * (a __tostring metamethod sees the same levels as under lua.c, and an error
+ * inside it unwinds as there). Unlike lua.c's, it returns the error value
+ * unchanged, so a table raised stays a table for Swift, and leaves what lua.c
+ * would print in the registry: the message under FORKLIFT_ERRORMESSAGE and,
+ * unless the message came from __tostring, the traceback under
+ * FORKLIFT_TRACEBACK. */
+#define FORKLIFT_ERRORMESSAGE "forklift.errormessage"
+#define FORKLIFT_TRACEBACK "forklift.traceback"
+
+static inline int forklift_msghandler(lua_State *L) {
+    const char *msg;
+    lua_settop(L, 1);
+    lua_pushvalue(L, 1); /* lua_tostring would turn a number into a string in place */
+    msg = lua_tostring(L, 2);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) {
+            lua_setfield(L, LUA_REGISTRYINDEX, FORKLIFT_ERRORMESSAGE);
+            lua_pushnil(L);
+            lua_setfield(L, LUA_REGISTRYINDEX, FORKLIFT_TRACEBACK);
+            lua_settop(L, 1);
+            return 1;
+        }
+        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    lua_setfield(L, LUA_REGISTRYINDEX, FORKLIFT_ERRORMESSAGE);
+    luaL_traceback(L, L, NULL, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, FORKLIFT_TRACEBACK);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static inline void forklift_pushmsghandler(lua_State *L) { lua_pushcfunction(L, forklift_msghandler); }
+static const char *const forklift_errormessage_key = FORKLIFT_ERRORMESSAGE;
+static const char *const forklift_traceback_key = FORKLIFT_TRACEBACK;
+
 /* lua.c's SIGINT handling: the signal handler only sets a hook, and the hook
  * raises "interrupted!" at the next safe point of the running chunk. */
 static lua_State *volatile forklift_interrupt_state = 0;
@@ -89,16 +125,27 @@ static inline void forklift_lstop(lua_State *L, lua_Debug *ar) {
     luaL_error(L, "interrupted!");
 }
 
+/* lua.c's setsignal: sigaction without SA_RESTART, so a blocking read in
+ * the chunk returns EINTR instead of waiting for input before the hook runs. */
+static inline void forklift_setsignal(int sig, void (*handler)(int)) {
+    struct sigaction sa;
+    sa.sa_handler = handler;
+    sa.sa_flags = 0;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
 static inline void forklift_laction(int sig) {
     int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
-    signal(sig, SIG_DFL); /* a second Ctrl-C kills the process, as in lua.c */
+    forklift_setsignal(sig, SIG_DFL); /* a second Ctrl-C kills the process, as in lua.c */
     if (forklift_interrupt_state) lua_sethook(forklift_interrupt_state, forklift_lstop, flag, 1);
 }
 
-/* Arms (state != NULL) or disarms the SIGINT hook around a chunk. */
+/* Arms (state != NULL) or disarms the SIGINT hook around a chunk. The state
+ * lives in a static of this header: arm and disarm from one Swift file. */
 static inline void forklift_set_interrupt_target(lua_State *L) {
     forklift_interrupt_state = L;
-    signal(SIGINT, L ? forklift_laction : SIG_DFL);
+    forklift_setsignal(SIGINT, L ? forklift_laction : SIG_DFL);
 }
 
 #endif

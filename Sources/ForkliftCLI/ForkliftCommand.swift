@@ -1,5 +1,5 @@
 // forklift: a `lua`-compatible interpreter whose scripts can
-// `require "multiprocessing"`. The flow mirrors lua.c's `pmain`.
+// `require "multiprocessing"`. The flow mirrors lua.c's `main` and `pmain`.
 import CLua
 import Forklift
 import Glibc
@@ -8,23 +8,6 @@ import Glibc
 enum ForkliftCommand {
     static func main() {
         let argv = CommandLine.arguments
-        if let first = argv.first, !first.isEmpty { progname = first }
-        let options = CommandLineOptions.parse(argv)
-        
-        if let bad = options.badOption {
-            var text = "\(progname): "
-            if bad.hasPrefix("-e") || bad.hasPrefix("-l") {
-                text += "'\(bad)' needs argument\n"
-            } else if bad.hasPrefix("-w") || bad.hasPrefix("--workers") {
-                text += "'\(bad)' needs a positive number\n"
-            } else {
-                text += "unrecognized option '\(bad)'\n"
-            }
-            text += usageText.split(separator: "%@", omittingEmptySubsequences: false).joined(separator: progname)
-            fputs(text, forklift_stderr())
-            exit(EXIT_FAILURE)
-        }
-        
         let host: LuaState
         do {
             host = try LuaState(openStandardLibraries: false)
@@ -32,92 +15,99 @@ enum ForkliftCommand {
             message("cannot create state: not enough memory", progname: argv.first)
             exit(EXIT_FAILURE)
         }
-        let L = host.L
-        
-        func printVersion() {
-            print(String(cString: forklift_copyright()))
-            fflush(forklift_stdout())
-        }
-        
-        /// Runs the whole command; false when something failed (exit status 1).
-        func runMain() -> Bool {
-            if options.version { printVersion() }
-            if options.ignoreEnvironment {
-                lua_pushboolean(L, 1)
-                lua_setfield(L, forklift_registryindex, "LUA_NOENV")
-            }
-            luaL_openlibs(L)
-            host.installMultiprocessing(options: ForkliftOptions(workers: options.workers, progress: options.progress))
-            // The `arg` table: script at 0, its arguments at 1..n, options below 0.
-            let script = options.scriptIndex == argv.count ? 0 : options.scriptIndex
-            lua_createtable(L, Int32(argv.count - script - 1), Int32(script + 1))
-            for (i, a) in argv.enumerated() {
-                host.lua.push(a)
-                lua_rawseti(L, -2, lua_Integer(i - script))
-            }
-            lua_setglobal(L, "arg")
-            forklift_gc_generational(L)
-        
-            if !options.ignoreEnvironment {
-                var name = "=LUA_INIT_5_4"
-                var initCode = getenv("LUA_INIT_5_4").map { String(cString: $0) }
-                if initCode == nil {
-                    name = "=LUA_INIT"
-                    initCode = getenv("LUA_INIT").map { String(cString: $0) }
-                }
-                if let initCode {
-                    do {
-                        if initCode.hasPrefix("@") {
-                            try Interpreter.doFile(host, String(initCode.dropFirst()))
-                        } else {
-                            try Interpreter.doString(host, initCode, chunkName: name)
-                        }
-                    } catch { return report(error) }
-                }
-            }
-        
-            for action in options.actions {
-                do {
-                    switch action {
-                    case .execute(let code): try Interpreter.doString(host, code, chunkName: "=(command line)")
-                    case .require(let name): try Interpreter.doLibrary(host, name)
-                    case .warningsOn: lua_warning(L, "@on", 0)
-                    }
-                } catch { return report(error) }
-            }
-        
-            if options.scriptIndex < argv.count {
-                var file: String? = argv[options.scriptIndex]
-                if file == "-" && argv[options.scriptIndex - 1] != "--" { file = nil }
-                do { try Interpreter.runScript(host, file) } catch { return report(error) }
-            }
-        
-            if options.interactive {
-                REPL(host: host).run()
-            } else if options.scriptIndex == argv.count && !options.execute && !options.version {
-                if isatty(STDIN_FILENO) != 0 {
-                    printVersion()
-                    REPL(host: host).run()
-                } else {
-                    do { try Interpreter.doFile(host, nil) } catch { return report(error) }
-                }
-            }
-            return true
-        }
-        
-        // Like lua.c, run everything inside one C-function frame, so
-        // tracebacks end with the same `[C]: in ?` line as `lua`'s.
+        // Like lua.c, run everything inside one C function called in
+        // protected mode, so tracebacks end with the same `[C]: in ?` line.
         var succeeded = false
         host.pushClosure { _ in
-            succeeded = runMain()
+            do throws(RaisingSteps.Fatal) {
+                succeeded = try pmain(host, argv)
+            } catch {
+                message(error.message)
+            }
             return []
         }
-        if forklift_pcall(L, 0, 0, 0) != LUA_OK {
-            message(host.lua.toString(-1) ?? "(error object is not a string)")
+        if forklift_pcall(host.L, 0, 0, 0) != LUA_OK {
+            message(host.lua.toString(-1) ?? "(null)")
             succeeded = false
         }
         host.finishMultiprocessing()
         host.close()
         exit(succeeded ? EXIT_SUCCESS : EXIT_FAILURE)
+    }
+
+    /// lua.c's `pmain`: false when something failed (exit status 1).
+    static func pmain(_ host: LuaState, _ argv: [String]) throws(RaisingSteps.Fatal) -> Bool {
+        let L = host.L
+        let options = CommandLineOptions.parse(argv)
+        if let first = argv.first, !first.isEmpty { progname = first }
+        if let problem = options.problem {
+            fputs(problem.usage(progname: progname ?? "forklift"), forklift_stderr())
+            fflush(forklift_stderr())
+            return false
+        }
+        if options.version { printVersion() }
+        if options.ignoreEnvironment {
+            lua_pushboolean(L, 1)  // tells the libraries to ignore LUA_PATH and LUA_CPATH
+            lua_setfield(L, forklift_registryindex, "LUA_NOENV")
+        }
+        luaL_openlibs(L)
+        let steps = try RaisingSteps(host)
+        host.installMultiprocessing(options: ForkliftOptions(workers: options.workers, progress: options.progress))
+        createArgTable(host, argv, script: options.scriptIndex)
+        forklift_gc_generational(L)
+        let interpreter = Interpreter(host: host, steps: steps)
+
+        if !options.ignoreEnvironment {
+            guard interpreter.runInitialization(environment: { getenv($0).map { String(cString: $0) } }) else {
+                return false
+            }
+        }
+        for action in options.actions {
+            switch action {
+            case .execute(let code):
+                guard interpreter.doString(code, chunkName: "=(command line)") else { return false }
+            case .require(let spec):
+                guard try interpreter.doLibrary(spec) else { return false }
+            case .warningsOn:
+                lua_warning(L, "@on", 0)
+            }
+        }
+        let script = options.scriptIndex
+        if script < argv.count {
+            // `-` is standard input, unless it came right after `--`.
+            let path: String? = argv[script] == "-" && argv[script - 1] != "--" ? nil : argv[script]
+            guard try interpreter.runScript(path) else { return false }
+        }
+        if options.interactive {
+            try REPL(interpreter: interpreter).run()
+        } else if script == argv.count && !options.execute && !options.version {
+            if isatty(STDIN_FILENO) != 0 {
+                printVersion()
+                try REPL(interpreter: interpreter).run()
+            } else {
+                _ = interpreter.doFile(nil)
+            }
+        }
+        return true
+    }
+
+    static func printVersion() {
+        fputs(String(cString: forklift_copyright()) + "\n", forklift_stdout())
+        fflush(forklift_stdout())
+    }
+
+    /// The `arg` table: the script at 0, its arguments at 1...n, the
+    /// interpreter and its options at negative indices (lua.c's `createargtable`).
+    static func createArgTable(_ host: LuaState, _ argv: [String], script: Int) {
+        let L = host.L
+        let base = script == argv.count ? 0 : script
+        lua_createtable(L, Int32(argv.count - base - 1), Int32(base + 1))
+        // The raw bytes: an argument need not be UTF-8.
+        for i in 0..<argv.count {
+            lua_pushstring(L, CommandLine.unsafeArgv[i])
+            lua_rawseti(L, -2, lua_Integer(i - base))
+        }
+        // lua_setglobal on a fresh state runs no metamethod: it cannot raise.
+        lua_setglobal(L, "arg")
     }
 }

@@ -2,51 +2,85 @@ import CLua
 import CEditLine
 import Glibc
 
-/// Reads the REPL's input lines: libedit with history on a terminal, plain
-/// `getline` otherwise (piped input), as `lua.c`'s `lua_readline` does.
+/// Reads the REPL's input lines. On a terminal: libedit, with history kept
+/// in `~/.forklift_history` and Ctrl-C discarding the line. Otherwise what
+/// Debian's `lua5.4` (GNU readline) does with piped input: the prompt, then
+/// the line read echoed after it, so a transcript reads like a session.
 struct LineReader {
-    let interactive: Bool
+    enum Input {
+        case line([UInt8])
+        /// Ctrl-C at the prompt: drop what was typed so far.
+        case interrupted
+        case endOfInput
+    }
+
+    let onTerminal: Bool
     let historyPath: String?
+    static let historyLimit: Int32 = 1000
 
     init() {
-        interactive = isatty(STDIN_FILENO) != 0
-        if interactive, let home = getenv("HOME") {
+        onTerminal = isatty(STDIN_FILENO) != 0
+        if onTerminal, let home = getenv("HOME") {
             historyPath = String(cString: home) + "/.forklift_history"
         } else {
             historyPath = nil
         }
-        if interactive {
+        if onTerminal {
             using_history()
+            stifle_history(Self.historyLimit)
             if let historyPath { _ = read_history(historyPath) }
         }
     }
 
-    /// Shows `prompt` and reads one line without its newline; nil at end of input.
-    func readLine(prompt: String) -> String? {
-        if interactive {
-            guard let raw = readline(prompt) else { return nil }
-            defer { free(raw) }
-            return String(cString: raw)
+    /// Shows `prompt` and reads one line, without its newline.
+    func read(prompt: [UInt8]) -> Input {
+        var prompt = prompt.map { CChar(bitPattern: $0) }
+        prompt.append(0)
+        return onTerminal ? readEdited(prompt) : readPiped(prompt)
+    }
+
+    private func readEdited(_ prompt: [CChar]) -> Input {
+        forklift_catch_prompt_interrupts(1)
+        let raw = readline(prompt)
+        forklift_catch_prompt_interrupts(0)
+        defer { free(raw) }
+        if forklift_take_prompt_interrupt() != 0 {
+            fputs("\n", forklift_stdout())
+            fflush(forklift_stdout())
+            return .interrupted
         }
-        fputs(prompt, forklift_stdout())
-        fflush(forklift_stdout())
+        guard let raw else { return .endOfInput }
+        return .line(Array(UnsafeRawBufferPointer(start: raw, count: strlen(raw))))
+    }
+
+    private func readPiped(_ prompt: [CChar]) -> Input {
+        let out = forklift_stdout()
+        fputs(prompt, out)
+        fflush(out)
         var buffer: UnsafeMutablePointer<CChar>? = nil
         var capacity = 0
         defer { free(buffer) }
         let n = getline(&buffer, &capacity, forklift_stdin())
-        guard n >= 0, let buffer else { return nil }
-        var line = String(cString: buffer)
-        if line.hasSuffix("\n") { line.removeLast() }
-        return line
+        guard n >= 0, let buffer else { return .endOfInput }
+        var line = Array(UnsafeRawBufferPointer(start: buffer, count: n))
+        if line.last == UInt8(ascii: "\n") { line.removeLast() }
+        // readline stops at a NUL byte as lua.c's strlen does.
+        if let nul = line.firstIndex(of: 0) { line.removeSubrange(nul...) }
+        line.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, $0.count, out) }
+        fputs("\n", out)
+        fflush(out)
+        return .line(line)
     }
 
-    /// Adds a line to the history (and the history file).
-    func save(_ line: String) {
-        guard interactive, !line.isEmpty else { return }
-        _ = add_history(line)
+    /// Adds an entered statement to the history (and the history file).
+    func save(_ line: [UInt8]) {
+        guard onTerminal, !line.isEmpty else { return }
+        var text = line.map { CChar(bitPattern: $0) }
+        text.append(0)
+        _ = add_history(text)
         if let historyPath {
             _ = write_history(historyPath)
-            _ = history_truncate_file(historyPath, 1000)
+            _ = history_truncate_file(historyPath, Self.historyLimit)
         }
     }
 }

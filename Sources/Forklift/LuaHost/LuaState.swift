@@ -73,19 +73,31 @@ public final class LuaState {
         if status != LUA_OK { throw popError(status: status) }
     }
 
+    /// Compiles a chunk given as bytes (source that need not be UTF-8, or a
+    /// binary chunk when `mode` allows it) and pushes it as a function.
+    public func load(bytes: [UInt8], chunkName: String, mode: String = "bt") throws(LuaError) {
+        let status = bytes.withUnsafeBufferPointer { buf in
+            buf.withMemoryRebound(to: CChar.self) {
+                forklift_loadbuffer(L, $0.baseAddress, $0.count, chunkName, mode)
+            }
+        }
+        if status != LUA_OK { throw popError(status: status) }
+    }
+
     /// Compiles the file at `path` (nil: standard input) and pushes the chunk.
     public func loadFile(_ path: String?) throws(LuaError) {
         let status = luaL_loadfilex(L, path, nil)
         if status != LUA_OK { throw popError(status: status) }
     }
 
-    /// Calls the function below its `nargs` arguments on the stack with a message
-    /// handler that records the traceback, as `lua.c`'s `docall` does.
+    /// Calls the function below its `nargs` arguments on the stack with
+    /// `lua.c`'s message handler (message and traceback taken where the error
+    /// is raised), as `lua.c`'s `docall` does; the error value itself is kept.
     /// On success the results stay on the stack; returns how many there are.
     @discardableResult
     public func call(nargs: Int32, nresults: Int32 = LuaState.multipleResults) throws(LuaError) -> Int32 {
         let base = lua_gettop(L) - nargs
-        lua.push(function: tracebackHandler)
+        forklift_pushmsghandler(L)
         forklift_insert(L, base)
         let status = forklift_pcall(L, nargs, nresults, base)
         forklift_remove(L, base)
@@ -160,8 +172,8 @@ public final class LuaState {
 }
 
 extension Lua {
-    /// Builds a `LuaError` from the error value on top (not popped) and the
-    /// traceback the message handler recorded.
+    /// Builds a `LuaError` from the error value on top (not popped) and what
+    /// the message handler recorded at the point of the error.
     func error(status: Int32, owner: LuaState?) -> LuaError {
         let kind: LuaError.Kind
         switch status {
@@ -173,54 +185,50 @@ extension Lua {
         case LUA_ERRFILE: kind = .file
         default: kind = .runtime
         }
-        var (message, fromMeta) = errorMessage(at: -1)
+        var message = plainMessage(at: -1)
         var traceback: String? = nil
-        if status == LUA_ERRRUN {
-            getField(forklift_registryindex, tracebackKey)
-            traceback = toString(-1)
-            pop()
-            pushNil()
-            setField(forklift_registryindex, tracebackKey)
+        var fromMetamethod = false
+        if status == LUA_ERRRUN, let recorded = takeRecorded(forklift_errormessage_key) {
+            message = recorded
+            traceback = takeRecorded(forklift_traceback_key)
+            fromMetamethod = traceback == nil
+        } else {
+            // A failed handler or a memory error leaves nothing coherent behind.
+            _ = takeRecorded(forklift_errormessage_key)
+            _ = takeRecorded(forklift_traceback_key)
         }
         if status == LUA_ERRMEM && message.isEmpty { message = "not enough memory" }
         var err = LuaError(kind: kind, message: message, traceback: traceback, value: try? value(at: -1, owner: owner))
-        err.messageFromMetamethod = fromMeta
-        fromMeta = false
+        err.messageFromMetamethod = fromMetamethod
         return err
     }
 
-    /// The message of an error value, as `lua.c`'s `msghandler` derives it.
-    func errorMessage(at index: Int32) -> (String, fromMetamethod: Bool) {
+    /// Reads and clears a string the message handler left in the registry.
+    private func takeRecorded(_ key: UnsafePointer<CChar>) -> String? {
+        lua_getfield(L, forklift_registryindex, key)
+        let text = toString(-1)
+        pop()
+        if text != nil {
+            pushNil()
+            lua_setfield(L, forklift_registryindex, key)
+        }
+        return text
+    }
+
+    /// The message of an error value without running metamethods (the values
+    /// Lua itself raises, for syntax, memory and handler errors, are strings).
+    func plainMessage(at index: Int32) -> String {
         let i = absolute(index)
         switch lua_type(L, i) {
-        case LUA_TSTRING: return (toString(i) ?? "", false)
+        case LUA_TSTRING: return toString(i) ?? ""
         case LUA_TNUMBER:
             pushValue(at: i)
             defer { pop() }
             var len = 0
-            guard let p = forklift_tolstring(L, -1, &len) else { return ("", false) }
-            return (String(decoding: UnsafeRawBufferPointer(start: p, count: len), as: UTF8.self), false)
+            guard let p = forklift_tolstring(L, -1, &len) else { return "" }
+            return String(decoding: UnsafeRawBufferPointer(start: p, count: len), as: UTF8.self)
         default:
-            guard checkStack(2) else { return ("(error object is a \(typeName(at: i)) value)", false) }
-            if luaL_callmeta(L, i, "__tostring") != 0 {
-                defer { pop() }
-                if let s = toString(-1) { return (s, true) }
-            }
-            return ("(error object is a \(typeName(at: i)) value)", false)
+            return "(error object is a \(typeName(at: i)) value)"
         }
     }
-}
-
-let tracebackKey = "forklift.traceback"
-
-/// The message handler: records `stack traceback:` for the error being raised
-/// in the registry and returns the error value unchanged, so the original
-/// value (a table, say) survives alongside its traceback.
-let tracebackHandler: LuaCFunction = { L in
-    guard let L else { return 0 }
-    let lua = Lua(L)
-    lua.checkStack(3)
-    luaL_traceback(L, L, nil, 1)
-    lua.setField(forklift_registryindex, tracebackKey)
-    return 1
 }
