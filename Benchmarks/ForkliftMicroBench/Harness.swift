@@ -5,6 +5,10 @@ internal import Glibc
 struct Benchmark {
     let name: String
     var bytesPerOperation = 0
+    /// Extra `key=value` text for the result line.
+    var info = ""
+    /// What the body needs alive (the Lua state it runs in).
+    var owner: AnyObject? = nil
     let body: (Int) throws -> Void
 }
 
@@ -20,6 +24,7 @@ struct Harness {
         let nanosecondsPerOperation: Double
         let bestNanoseconds: Double
         let bytesPerOperation: Int
+        let info: String
 
         var line: String {
             var text = "\(name) ns_per_op=\(format(nanosecondsPerOperation)) best_ns=\(format(bestNanoseconds))"
@@ -28,7 +33,7 @@ struct Harness {
                 let mib = Double(bytesPerOperation) / Double(1 << 20)
                 text += " mib_per_s=\(format(mib / (nanosecondsPerOperation * 1e-9), decimals: 1))"
             }
-            return text
+            return info.isEmpty ? text : text + " " + info
         }
     }
 
@@ -49,7 +54,7 @@ struct Harness {
         }
         perOperation.sort()
         return Result(name: benchmark.name, nanosecondsPerOperation: perOperation[perOperation.count / 2],
-                      bestNanoseconds: perOperation[0], bytesPerOperation: benchmark.bytesPerOperation)
+                      bestNanoseconds: perOperation[0], bytesPerOperation: benchmark.bytesPerOperation, info: benchmark.info)
     }
 
     private func time(_ benchmark: Benchmark, _ count: Int) throws -> Double {

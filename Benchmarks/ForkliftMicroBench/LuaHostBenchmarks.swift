@@ -18,35 +18,35 @@ enum LuaHostBenchmarks {
         let loopFromLua = lua.top
 
         return [
-            Benchmark(name: "luahost.push_pop_integer") { n in
+            Benchmark(name: "luahost.push_pop_integer", owner: state) { n in
                 for i in 0..<n {
                     lua.push(Int64(i))
                     lua.pop()
                 }
             },
-            Benchmark(name: "luahost.push_pop_string16", bytesPerOperation: 16) { n in
+            Benchmark(name: "luahost.push_pop_string16", bytesPerOperation: 16, owner: state) { n in
                 for _ in 0..<n {
                     lua.push(text)
                     lua.pop()
                 }
             },
-            Benchmark(name: "luahost.read_integer_value") { n in
+            Benchmark(name: "luahost.read_integer_value", owner: state) { n in
                 lua.push(Int64(42))
                 defer { lua.pop() }
                 for _ in 0..<n { blackHole(try lua.value(at: -1)) }
             },
-            Benchmark(name: "luahost.push_table1000") { n in
+            Benchmark(name: "luahost.push_table1000", owner: state) { n in
                 for _ in 0..<n {
                     lua.push(sequence)
                     lua.pop()
                 }
             },
-            Benchmark(name: "luahost.read_table1000") { n in
+            Benchmark(name: "luahost.read_table1000", owner: state) { n in
                 lua.push(sequence)
                 defer { lua.pop() }
                 for _ in 0..<n { blackHole(try lua.value(at: -1)) }
             },
-            Benchmark(name: "luahost.call_lua_from_swift") { n in
+            Benchmark(name: "luahost.call_lua_from_swift", owner: state) { n in
                 for i in 0..<n {
                     lua_getglobal(state.L, "square")
                     lua.push(Int64(i))
@@ -54,7 +54,7 @@ enum LuaHostBenchmarks {
                     lua.pop()
                 }
             },
-            Benchmark(name: "luahost.call_swift_from_lua") { n in
+            Benchmark(name: "luahost.call_swift_from_lua", owner: state) { n in
                 lua.pushValue(at: loopFromLua)
                 lua.push(Int64(n))
                 try state.call(nargs: 1, nresults: 0)
