@@ -28,10 +28,13 @@ struct Encoder: ~Copyable {
     private var depth = 0
     private var moduleNames: ModuleNames
 
-    init(_ lua: Lua, capacity: Int = 256) {
+    /// `reserving` leaves that many zero bytes in front of the message, for a
+    /// frame header the transport fills in (saves a copy on send).
+    init(_ lua: Lua, capacity: Int = 256, reserving: Int = 0) {
         self.lua = lua
-        self.out = ByteWriter(capacity: capacity)
+        self.out = ByteWriter(capacity: capacity + reserving)
         self.moduleNames = ModuleNames(lua)
+        for _ in 0..<reserving { out.append(UInt8(0)) }
         out.append(CodecFormat.version)
     }
 

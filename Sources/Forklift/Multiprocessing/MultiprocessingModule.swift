@@ -22,11 +22,14 @@ enum MultiprocessingModule {
         { lua in register(lua, [("_error", ModuleError.luaMake)]) },
         ProcessPrimitives.register,
         { lua in register(lua, [("Pipe", Connection.pipe)]) },
+        PoolChannel.register,
+        registerOptions,
     ]
 
     /// Lua parts, run in order with the module table as argument: (chunk name, source).
     static let luaParts: [(String, String)] = [
         ("process", ProcessLua.source),
+        ("pool", PoolLua.source),
     ]
 
     /// The module's loader (`package.preload.multiprocessing`).
@@ -64,6 +67,27 @@ enum MultiprocessingModule {
             lua.push(function: fn)
             lua.setField(-2, name)
         }
+    }
+
+    /// What the host's command line chose: `-w/--workers N`, `--progress`.
+    static func registerOptions(_ lua: Lua) {
+        register(lua, [
+            ("_default_workers", { L in
+                guard let L else { return 0 }
+                Lua(L).push(MultiprocessingModule.options.workers ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+                return 1
+            }),
+            ("_default_progress", { L in
+                guard let L else { return 0 }
+                Lua(L).push(MultiprocessingModule.options.progress)
+                return 1
+            }),
+            ("_stderr_is_tty", { L in
+                guard let L else { return 0 }
+                Lua(L).push(isatty(STDERR_FILENO) != 0)
+                return 1
+            }),
+        ])
     }
 
     static func registerBasics(_ lua: Lua) {

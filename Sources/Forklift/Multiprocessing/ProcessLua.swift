@@ -174,6 +174,14 @@ function Process:close()
   self._closed = true
 end
 
+--- Makes this (freshly forked) process a child named `name` with its own identity.
+function mp._become_child(name, parent_pid, daemon)
+  parent = { name = this.name, pid = parent_pid }
+  this = { name = name, pid = mp._getpid(), daemon = daemon or false, _identity = name, _counter = 0 }
+  children = {}
+  mp._after_fork_child()
+end
+
 --- Module functions ---------------------------------------------------------------
 function mp.current_process() return this end
 function mp.parent_process() return parent end

@@ -1,0 +1,828 @@
+/// `mp.Pool`: the Lua side of the pool (Python's multiprocessing/pool.py),
+/// built on per-worker channels (`_channel`, `_pump`) and batch messages.
+///
+/// There is no helper thread anywhere: the parent moves tasks and results
+/// whenever the script is inside a pool call (`map`, an `imap` iteration,
+/// `AsyncResult:get`/`wait`/`ready`, `join`), and workers run tasks as soon
+/// as they are dispatched.
+enum PoolLua {
+    static let source = #"""
+local mp = ...
+local raise, fork, wait, signal, exit = mp._raise, mp._fork, mp._wait, mp._signal, mp._exit
+local channel_new, pump, send_batch, recv_batch = mp._channel, mp._pump, mp._send_batch, mp._recv_batch
+local rawpipe, closefd, encode, decode = mp._pipe, mp._closefd, mp._encode, mp._decode
+local unpack, pack, move = table.unpack, table.pack, table.move
+local type, pairs, ipairs, setmetatable, getmetatable, tostring, select, pcall, xpcall, error =
+      type, pairs, ipairs, setmetatable, getmetatable, tostring, select, pcall, xpcall, error
+local floor, ceil, min, max, huge = math.floor, math.ceil, math.min, math.max, math.huge
+local now = mp.time
+
+local DEPTH = 2          -- tasks queued per worker, so none waits for its next chunk
+local MAX_CHUNK = 16384  -- items per automatic chunk (keeps messages ~100 KiB)
+
+-- Every live pool's channels, so a freshly forked worker can close the parent's ends.
+local all_channels = setmetatable({}, { __mode = "k" })
+
+local function is_callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return mt ~= nil and mt.__call ~= nil
+end
+
+--- Worker side -----------------------------------------------------------------
+
+local function trim(tb)
+  local cut = tb:find("\n\t%[multiprocessing%.[%w_]+%]:")
+  if cut then tb = tb:sub(1, cut - 1) end
+  return tb
+end
+
+local function describe_error(e)
+  local message
+  if type(e) == "string" or type(e) == "number" then message = tostring(e)
+  else
+    local mt = getmetatable(e)
+    if mt and mt.__tostring then message = tostring(e)
+    else message = "(error object is a " .. type(e) .. " value)" end
+  end
+  return message
+end
+
+local function capture(e)
+  return { value = e, message = describe_error(e), traceback = trim(debug.traceback("", 2)):gsub("^\n", "") }
+end
+
+-- Makes an error report sendable: a value that cannot cross becomes its text.
+local function sendable_report(r)
+  if type(r.value) == "table" or type(r.value) == "function" or type(r.value) == "userdata"
+     or type(r.value) == "thread" then
+    if not pcall(encode, r.value) then r.value = r.message end
+  end
+  return r
+end
+
+local function worker_main(taskfd, resultfd, initializer, initargs, maxtasks)
+  if initializer then
+    local ok, err = xpcall(initializer, function(e) return trim(debug.traceback(describe_error(e), 2)) end,
+                           unpack(initargs or {}, 1, (initargs or {}).n or #(initargs or {})))
+    if not ok then
+      io.stderr:write("Process ", mp.current_process().name, ": initializer failed\n", err, "\n")
+      exit(1)
+    end
+  end
+  local fns = {}
+  local done = 0
+  local results, errors
+  while true do
+    local kind, job, fid, fbytes, start, n, mode, items = recv_batch(taskfd)
+    if kind == nil or kind == "stop" then exit(0) end
+    local f = fns[fid]
+    if f == nil then
+      f = decode(fbytes)
+      fns[fid] = f
+    end
+    results, errors = {}, nil
+    local i = 1
+    while i <= n do
+      local ok, err
+      if mode == "map" then
+        ok, err = xpcall(function()
+          for j = i, n do i = j; results[j] = f(items[j]) end
+        end, capture)
+      elseif mode == "star" then
+        ok, err = xpcall(function()
+          for j = i, n do i = j; local a = items[j]; results[j] = f(unpack(a, 1, a.n or #a)) end
+        end, capture)
+      else -- "apply": every result
+        ok, err = xpcall(function()
+          for j = i, n do i = j; local a = items[j]; results[j] = pack(f(unpack(a, 1, a.n or #a))) end
+        end, capture)
+      end
+      if ok then break end
+      errors = errors or {}
+      errors[i] = sendable_report(err)
+      results[i] = nil
+      i = i + 1
+    end
+    done = done + 1
+    local retiring = maxtasks ~= nil and done >= maxtasks
+    local ok, err = pcall(send_batch, resultfd, results, 1, n, job, start, n, errors, retiring)
+    if not ok then
+      if type(err) == "table" and err.kind == "NotSendable" then
+        -- Find the results that cannot cross and report them as errors.
+        for j = 1, n do
+          local fine, why = pcall(encode, results[j])
+          if not fine then
+            errors = errors or {}
+            errors[j] = { message = "cannot send the result: " .. describe_error(why), value = nil, traceback = "" }
+            results[j] = nil
+          end
+        end
+        send_batch(resultfd, results, 1, n, job, start, n, errors, retiring)
+      else
+        exit(1) -- the pool is gone
+      end
+    end
+    if retiring then exit(0) end
+  end
+end
+
+--- Parent side -----------------------------------------------------------------
+
+local Pool = {}
+Pool.__index = Pool
+Pool.__name = "multiprocessing.Pool"
+local pool_counter = 0
+
+local function spawn_worker(pool)
+  local task_r, task_w = rawpipe()
+  local result_r, result_w = rawpipe()
+  pool._worker_counter = pool._worker_counter + 1
+  local name = "ForkPoolWorker-" .. pool._worker_counter
+  mp._before_fork()
+  local pid = fork(true)
+  if pid == 0 then
+    for ch in pairs(all_channels) do ch:close() end
+    closefd(task_w); closefd(result_r)
+    mp._become_child(name, pool._owner, true)
+    local ok, err = xpcall(worker_main, function(e) return trim(debug.traceback(describe_error(e), 2)) end,
+                           task_r, result_w, pool._initializer, pool._initargs, pool._maxtasks)
+    if not ok then io.stderr:write("Process ", name, ":\n", err, "\n") exit(1) end
+    exit(0)
+  end
+  closefd(task_r); closefd(result_w)
+  local ch = channel_new(task_w, result_r)
+  all_channels[ch] = true
+  local w = { pid = pid, ch = ch, outstanding = {}, first = 1, last = 0, fids = {}, name = name }
+  return w
+end
+
+local function rebuild_channels(pool)
+  local chs = {}
+  for i, w in ipairs(pool._workers) do chs[i] = w.ch end
+  pool._channels = chs
+end
+
+--- `mp.Pool(n)` or `mp.Pool{processes=, initializer=, initargs=, maxtasksperchild=}`.
+function mp.Pool(spec, initializer, initargs, maxtasks)
+  local n
+  if type(spec) == "table" then
+    n, initializer, initargs, maxtasks = spec.processes, spec.initializer, spec.initargs, spec.maxtasksperchild
+  else
+    n = spec
+  end
+  if n == nil then n = mp._default_workers() end
+  if math.type(n) ~= "integer" then
+    if type(n) == "number" and n == floor(n) then n = floor(n)
+    else raise("ValueError", "Number of processes must be an integer, got " .. tostring(n)) end
+  end
+  if n < 1 then raise("ValueError", "Number of processes must be at least 1") end
+  if initializer ~= nil and not is_callable(initializer) then raise("ValueError", "initializer must be callable") end
+  if initargs ~= nil and type(initargs) ~= "table" then raise("ValueError", "initargs must be a table") end
+  if maxtasks ~= nil and (math.type(maxtasks) ~= "integer" or maxtasks < 1) then
+    raise("ValueError", "maxtasksperchild must be a positive integer")
+  end
+  if mp.current_process().daemon then raise("StateError", "daemonic processes are not allowed to have children") end
+  pool_counter = pool_counter + 1
+  local pool = setmetatable({
+    _size = n, _initializer = initializer, _initargs = initargs, _maxtasks = maxtasks,
+    _state = "running", _workers = {}, _pending = {}, _pending_first = 1, _pending_last = 0,
+    _jobs = {}, _job_counter = 0, _fids = {}, _fid_counter = 0, _worker_counter = 0,
+    _owner = mp._getpid(), _id = pool_counter,
+  }, Pool)
+  for i = 1, n do pool._workers[i] = spawn_worker(pool) end
+  rebuild_channels(pool)
+  return pool
+end
+
+-- Pending task queue (FIFO with push-front for re-queued tasks).
+local function push_task(pool, task)
+  pool._pending_last = pool._pending_last + 1
+  pool._pending[pool._pending_last] = task
+end
+local function push_task_front(pool, task)
+  pool._pending_first = pool._pending_first - 1
+  pool._pending[pool._pending_first] = task
+end
+local function pop_task(pool)
+  while pool._pending_first <= pool._pending_last do
+    local t = pool._pending[pool._pending_first]
+    pool._pending[pool._pending_first] = nil
+    pool._pending_first = pool._pending_first + 1
+    if not t.job.cancelled then return t end
+  end
+  return nil
+end
+
+local function function_id(pool, f)
+  local bytes = encode(f)
+  local fid = pool._fids[bytes]
+  if not fid then
+    pool._fid_counter = pool._fid_counter + 1
+    fid = pool._fid_counter
+    pool._fids[bytes] = fid
+  end
+  return fid, bytes
+end
+
+local function outstanding_count(w) return w.last - w.first + 1 end
+
+local function send_task(pool, w, task)
+  local job = task.job
+  local fbytes = nil
+  if not w.fids[job.fid] then fbytes = job.fbytes; w.fids[job.fid] = true end
+  w.last = w.last + 1
+  w.outstanding[w.last] = task
+  -- A dead worker is noticed when its result pipe reports end of file.
+  w.ch:enqueue(task.src, task.first, task.first + task.n - 1,
+               "task", job.id, job.fid, fbytes, task.start, task.n, job.mode)
+end
+
+local refill -- forward: pulls more input for streamed jobs
+
+local function dispatch(pool)
+  if refill then refill(pool) end
+  local workers = pool._workers
+  while pool._pending_first <= pool._pending_last do
+    local best, best_n = nil, DEPTH
+    for i = 1, #workers do
+      local w = workers[i]
+      if not w.retiring then
+        local c = outstanding_count(w)
+        if c < best_n then best, best_n = w, c end
+      end
+    end
+    if not best then return end
+    local task = pop_task(pool)
+    if not task then return end
+    send_task(pool, best, task)
+  end
+end
+
+--- Jobs ---------------------------------------------------------------------------
+
+local Job = {}
+Job.__index = Job
+
+local function new_job(pool, kind, f, mode, total)
+  pool._job_counter = pool._job_counter + 1
+  local fid, fbytes = function_id(pool, f)
+  local job = setmetatable({
+    id = pool._job_counter, pool = pool, kind = kind, mode = mode, fid = fid, fbytes = fbytes,
+    total = total, done = 0, results = {}, completed = {}, prefix = 1, error_index = nil, ready = false,
+    stream = nil, -- imap_unordered: FIFO of finished indices
+  }, Job)
+  pool._jobs[job.id] = job
+  return job
+end
+
+-- Advances `prefix` over contiguous finished ranges (for in-order delivery).
+local function advance_prefix(job)
+  local completed = job.completed
+  local p = job.prefix
+  local n = completed[p]
+  while n do
+    completed[p] = nil
+    p = p + n
+    n = completed[p]
+  end
+  job.prefix = p
+end
+
+local function finish_job(job)
+  if job.ready then return end
+  job.ready = true
+  job.pool._jobs[job.id] = nil
+  if job.on_ready then job.on_ready(job) end
+end
+
+function Job:deliver(start, n, items, errors)
+  if self.cancelled then return end
+  if self.kind == "imap_unordered" then
+    local s = self.stream
+    for j = 1, n do
+      s.last = s.last + 1
+      s[s.last] = start + j - 1
+    end
+  end
+  move(items, 1, n, start, self.results)
+  if errors then
+    self.errors = self.errors or {}
+    for j, e in pairs(errors) do
+      local index = start + j - 1
+      e.index = index
+      self.errors[index] = mp._error("RemoteError", e.message, e)
+      if self.error_index == nil or index < self.error_index then self.error_index = index end
+    end
+  end
+  self.completed[start] = n
+  self.done = self.done + n
+  advance_prefix(self)
+  if self.progress then self.progress:update(self.done) end
+  if self.total ~= nil and self.done >= self.total then finish_job(self)
+  elseif self.error_index and self.prefix > self.error_index and self.kind ~= "imap" and self.kind ~= "imap_unordered" then
+    -- map: every item before the first failure is in; the outcome is known.
+    finish_job(self)
+  end
+end
+
+function Job:fail_range(start, n, err)
+  if self.cancelled then return end
+  local errors = {}
+  for j = 1, n do errors[j] = err end
+  -- One shared error value for the lost range, indexed at its first item.
+  self.errors = self.errors or {}
+  self.errors[start] = err
+  for j = 2, n do self.errors[start + j - 1] = err end
+  if self.error_index == nil or start < self.error_index then self.error_index = start end
+  if self.kind == "imap_unordered" then
+    local s = self.stream
+    for j = 1, n do s.last = s.last + 1; s[s.last] = start + j - 1 end
+  end
+  self.completed[start] = n
+  self.done = self.done + n
+  advance_prefix(self)
+  if self.progress then self.progress:update(self.done) end
+  if self.total ~= nil and self.done >= self.total then finish_job(self)
+  elseif self.prefix > self.error_index and self.kind ~= "imap" and self.kind ~= "imap_unordered" then
+    finish_job(self)
+  end
+end
+
+local function cancel_job(job)
+  job.cancelled = true
+  job.pool._jobs[job.id] = nil
+end
+
+--- The event loop ---------------------------------------------------------------------
+
+local function reap(pid)
+  local code = wait(pid)
+  return code
+end
+
+local function worker_lost(pool, index, w, reason)
+  local code = reap(w.pid)
+  local fields = { pid = w.pid }
+  local desc
+  if code ~= nil and code < 0 then fields.signal = -code; desc = "killed by signal " .. (-code)
+  else fields.exitcode = code; desc = "exited with code " .. tostring(code) end
+  -- The task it was running fails; the ones queued behind it go to others.
+  local running = w.outstanding[w.first]
+  if running then
+    w.outstanding[w.first] = nil
+    fields.index = running.start
+    fields.first, fields.last = running.start, running.start + running.n - 1
+    local err = mp._error("WorkerLost", string.format("worker %s (pid %d) %s while running task %d",
+                          w.name, w.pid, desc, running.start), fields)
+    running.job:fail_range(running.start, running.n, err)
+    for k = w.last, w.first + 1, -1 do
+      push_task_front(pool, w.outstanding[k])
+      w.outstanding[k] = nil
+    end
+  end
+  w.ch:close()
+  all_channels[w.ch] = nil
+  table.remove(pool._workers, index)
+  if pool._state ~= "terminated" then
+    table.insert(pool._workers, index, spawn_worker(pool))
+  end
+  rebuild_channels(pool)
+end
+
+local function retire(pool, index, w)
+  reap(w.pid)
+  w.ch:close()
+  all_channels[w.ch] = nil
+  table.remove(pool._workers, index)
+  if pool._state ~= "terminated" then table.insert(pool._workers, index, spawn_worker(pool)) end
+  rebuild_channels(pool)
+end
+
+local function handle(pool, index)
+  local w = pool._workers[index]
+  local job_id, start, n, errors, retiring, items = w.ch:recv()
+  if job_id == nil then
+    worker_lost(pool, index, w, start)
+    return
+  end
+  local task = w.outstanding[w.first]
+  w.outstanding[w.first] = nil
+  w.first = w.first + 1
+  local job = task and task.job
+  if job and job.id == job_id then job:deliver(start, n, items, errors) end
+  if retiring then
+    w.retiring = true
+    -- Anything queued behind its last task goes back to the queue.
+    for k = w.last, w.first, -1 do
+      push_task_front(pool, w.outstanding[k])
+      w.outstanding[k] = nil
+    end
+    w.first, w.last = 1, 0
+    retire(pool, index, w)
+  end
+end
+
+--- Moves work until `done()` is true or `timeout` seconds passed; returns done().
+local function run_until(pool, done, timeout)
+  local deadline = timeout and (now() + timeout)
+  while not done() do
+    dispatch(pool)
+    local wait_for = nil
+    if deadline then
+      wait_for = deadline - now()
+      if wait_for <= 0 then return done() end
+    end
+    if #pool._channels == 0 then
+      if pool._state == "terminated" then raise("StateError", "pool was terminated") end
+      return done()
+    end
+    local a, b, c = pump(pool._channels, wait_for)
+    if a then
+      -- Handle the highest position first: a lost worker is replaced in place.
+      if c then handle(pool, c) end
+      if b then handle(pool, b) end
+      handle(pool, a)
+      -- More than three ready: the next round picks them up at once.
+    end
+  end
+  return true
+end
+mp._pool_run_until = run_until
+
+--- Chunking ------------------------------------------------------------------------
+
+-- Guided self-scheduling: each chunk is a share of what is left, so the big
+-- early chunks keep messages few and the small last ones keep every worker
+-- busy to the end.
+local function next_chunk(pool, remaining, chunksize)
+  if chunksize then return min(chunksize, remaining) end
+  return max(1, min(MAX_CHUNK, ceil(remaining / (2 * pool._size))))
+end
+
+local function check_running(pool)
+  if pool._state ~= "running" then raise("StateError", "Pool not running") end
+end
+
+local function check_chunksize(opts)
+  local cs = opts and opts.chunksize
+  if cs ~= nil and (math.type(cs) ~= "integer" or cs < 1) then
+    raise("ValueError", "chunksize must be a positive integer")
+  end
+  return cs
+end
+
+--- Progress bars --------------------------------------------------------------------
+
+local Progress = {}
+Progress.__index = Progress
+
+local function new_progress(opts, total, label)
+  local want = opts and opts.progress
+  if want == nil then want = mp._default_progress() end
+  if not want then return nil end
+  local tty = mp._stderr_is_tty()
+  if not tty and want ~= "always" then return nil end
+  return setmetatable({ total = total, started = now(), drawn = 0, tty = tty, label = label or "" }, Progress)
+end
+
+function Progress:update(done, final)
+  local t = now()
+  if not final and t - self.drawn < 0.1 then return end
+  self.drawn = t
+  local elapsed = t - self.started
+  local rate = elapsed > 0 and done / elapsed or 0
+  local line
+  if self.total then
+    local frac = self.total > 0 and done / self.total or 1
+    local width = 30
+    local filled = floor(frac * width + 0.5)
+    local eta = rate > 0 and (self.total - done) / rate or 0
+    line = string.format("%s%3d%% [%s%s] %d/%d %.0f/s ETA %.1fs", self.label, floor(frac * 100),
+      string.rep("#", filled), string.rep("-", width - filled), done, self.total, rate, eta)
+  else
+    line = string.format("%s%d done %.0f/s %.1fs", self.label, done, rate, elapsed)
+  end
+  if self.tty then io.stderr:write("\r", line, "\27[K") else io.stderr:write(line, "\n") end
+  if final and self.tty then io.stderr:write("\n") end
+  io.stderr:flush()
+end
+
+--- map / starmap / map_async --------------------------------------------------------
+
+local function check_sequence(xs, what)
+  if type(xs) ~= "table" then raise("ValueError", what .. " expects a table of items, got " .. type(xs)) end
+end
+
+local function submit_map(pool, f, xs, opts, mode, kind)
+  check_running(pool)
+  if not is_callable(f) then raise("ValueError", "the function to map must be callable, got " .. type(f)) end
+  check_sequence(xs, kind)
+  local chunksize = check_chunksize(opts)
+  local n = xs.n or #xs
+  local job = new_job(pool, kind, f, mode, n)
+  job.progress = new_progress(opts, n)
+  local first = 1
+  while first <= n do
+    local c = next_chunk(pool, n - first + 1, chunksize)
+    push_task(pool, { job = job, src = xs, first = first, start = first, n = c })
+    first = first + c
+  end
+  if n == 0 then finish_job(job) end
+  dispatch(pool)
+  return job
+end
+
+local function map_outcome(job)
+  if job.progress then job.progress:update(job.done, true) end
+  if job.error_index then
+    cancel_job(job)
+    error(job.errors[job.error_index], 0)
+  end
+  local r = job.results
+  r.n = nil
+  return r
+end
+
+function Pool:map(f, xs, opts)
+  local job = submit_map(self, f, xs, opts, "map", "map")
+  run_until(self, function() return job.ready end)
+  return map_outcome(job)
+end
+
+function Pool:starmap(f, xs, opts)
+  local job = submit_map(self, f, xs, opts, "star", "starmap")
+  run_until(self, function() return job.ready end)
+  return map_outcome(job)
+end
+
+--- AsyncResult ------------------------------------------------------------------------
+
+local AsyncResult = {}
+AsyncResult.__index = AsyncResult
+AsyncResult.__name = "multiprocessing.AsyncResult"
+
+local function new_async(pool, job, outcome, callback, error_callback)
+  local ar = setmetatable({ _pool = pool, _job = job, _outcome = outcome }, AsyncResult)
+  job.on_ready = function()
+    if job.error_index then
+      if error_callback then error_callback(job.errors[job.error_index]) end
+    elseif callback then
+      callback(outcome(job))
+    end
+  end
+  if job.ready then job.on_ready(job) end
+  return ar
+end
+
+function AsyncResult:ready()
+  if not self._job.ready and self._pool._state ~= "terminated" then
+    run_until(self._pool, function() return self._job.ready end, 0)
+  end
+  return self._job.ready
+end
+
+function AsyncResult:wait(timeout)
+  if timeout ~= nil and type(timeout) ~= "number" then raise("ValueError", "timeout must be a number") end
+  if not self._job.ready then run_until(self._pool, function() return self._job.ready end, timeout) end
+  return self._job.ready
+end
+
+function AsyncResult:get(timeout)
+  if not self:wait(timeout) then raise("Timeout", "result not ready within " .. tostring(timeout) .. " s") end
+  local job = self._job
+  if job.error_index then error(job.errors[job.error_index], 0) end
+  return self._outcome(job)
+end
+
+function AsyncResult:successful()
+  if not self._job.ready then raise("ValueError", "result is not ready") end
+  return self._job.error_index == nil
+end
+
+local function list_outcome(job)
+  local r = job.results
+  return r
+end
+
+function Pool:map_async(f, xs, opts, callback, error_callback)
+  opts = opts or {}
+  local job = submit_map(self, f, xs, opts, "map", "map")
+  return new_async(self, job, list_outcome, callback or opts.callback, error_callback or opts.error_callback)
+end
+
+function Pool:starmap_async(f, xs, opts, callback, error_callback)
+  opts = opts or {}
+  local job = submit_map(self, f, xs, opts, "star", "starmap")
+  return new_async(self, job, list_outcome, callback or opts.callback, error_callback or opts.error_callback)
+end
+
+--- apply -------------------------------------------------------------------------------
+
+local function apply_outcome(job)
+  local r = job.results[1]
+  return unpack(r, 1, r.n)
+end
+
+function Pool:apply_async(f, args, opts)
+  check_running(self)
+  if not is_callable(f) then raise("ValueError", "apply_async expects a callable, got " .. type(f)) end
+  if args ~= nil and type(args) ~= "table" then raise("ValueError", "apply_async args must be a table") end
+  opts = opts or {}
+  local job = new_job(self, "apply", f, "apply", 1)
+  push_task(self, { job = job, src = { args or {} }, first = 1, start = 1, n = 1 })
+  dispatch(self)
+  return new_async(self, job, apply_outcome, opts.callback, opts.error_callback)
+end
+
+function Pool:apply(f, ...)
+  local ar = self:apply_async(f, pack(...))
+  return ar:get()
+end
+
+--- imap / imap_unordered -----------------------------------------------------------------
+
+-- Streamed input: pull chunks from an iterator only while few are in flight.
+local streams = setmetatable({}, { __mode = "k" })
+
+refill = function(pool)
+  for job in pairs(streams) do
+    if job.pool == pool and not job.cancelled and not job.exhausted then
+      local inflight = job.submitted - job.done
+      local limit = (pool._size * DEPTH + 2) * (job.chunksize or 64)
+      while not job.exhausted and inflight < limit do
+        local chunk, c = {}, 0
+        local size = job.chunksize or 64
+        while c < size do
+          local v = job.iter()
+          if v == nil then job.exhausted = true break end
+          c = c + 1
+          chunk[c] = v
+        end
+        if c > 0 then
+          push_task(pool, { job = job, src = chunk, first = 1, start = job.submitted + 1, n = c })
+          job.submitted = job.submitted + c
+          inflight = inflight + c
+        end
+      end
+      if job.exhausted then
+        job.total = job.submitted
+        streams[job] = nil
+        if job.done >= job.total then finish_job(job) end
+      end
+    end
+  end
+end
+
+local function submit_imap(pool, f, xs, opts, kind)
+  check_running(pool)
+  if not is_callable(f) then raise("ValueError", "the function to map must be callable, got " .. type(f)) end
+  local chunksize = check_chunksize(opts)
+  local job
+  if type(xs) == "table" then
+    job = submit_map(pool, f, xs, opts, "map", kind)
+  elseif type(xs) == "function" then
+    job = new_job(pool, kind, f, "map", nil)
+    job.iter, job.submitted, job.chunksize = xs, 0, chunksize
+    job.progress = new_progress(opts, nil)
+    streams[job] = true
+    dispatch(pool)
+  else
+    raise("ValueError", kind .. " expects a table or an iterator function, got " .. type(xs))
+  end
+  job.stream = { first = 1, last = 0 }
+  return job
+end
+
+local function imap_error(job, index)
+  local e = job.errors[index]
+  cancel_job(job)
+  streams[job] = nil
+  error(e, 0)
+end
+
+function Pool:imap(f, xs, opts)
+  local job = submit_imap(self, f, xs, opts, "imap")
+  local pool, k = self, 0
+  return function()
+    k = k + 1
+    if job.total ~= nil and k > job.total then
+      if job.progress then job.progress:update(job.done, true) end
+      return nil
+    end
+    run_until(pool, function() return job.prefix > k or (job.total ~= nil and k > job.total) end)
+    if job.total ~= nil and k > job.total then
+      if job.progress then job.progress:update(job.done, true) end
+      return nil
+    end
+    if job.errors and job.errors[k] then imap_error(job, k) end
+    local v = job.results[k]
+    job.results[k] = nil
+    return k, v
+  end
+end
+
+function Pool:imap_unordered(f, xs, opts)
+  local job = submit_imap(self, f, xs, opts, "imap_unordered")
+  local pool, yielded = self, 0
+  return function()
+    local s = job.stream
+    run_until(pool, function() return s.first <= s.last or (job.total ~= nil and yielded >= job.total) end)
+    if s.first > s.last then
+      if job.progress then job.progress:update(job.done, true) end
+      return nil
+    end
+    local index = s[s.first]
+    s[s.first] = nil
+    s.first = s.first + 1
+    yielded = yielded + 1
+    if job.errors and job.errors[index] then imap_error(job, index) end
+    local v = job.results[index]
+    job.results[index] = nil
+    return index, v
+  end
+end
+
+--- Lifecycle ---------------------------------------------------------------------------------
+
+function Pool:close()
+  if self._state == "running" then self._state = "closed" end
+end
+
+local function stop_workers(pool, sig)
+  for _, w in ipairs(pool._workers) do
+    if sig then signal(w.pid, sig) end
+    w.ch:close()
+    all_channels[w.ch] = nil
+  end
+  for _, w in ipairs(pool._workers) do
+    if sig then
+      if wait(w.pid, 1.0) == nil then signal(w.pid, mp._SIGKILL); wait(w.pid) end
+    else
+      wait(w.pid)
+    end
+  end
+  pool._workers = {}
+  pool._channels = {}
+end
+
+function Pool:join()
+  if self._state == "running" then raise("ValueError", "Pool is still running") end
+  if self._state == "joined" then return end
+  if self._state ~= "terminated" then
+    run_until(self, function()
+      return next(self._jobs) == nil and self._pending_first > self._pending_last
+    end)
+    -- Closing the task pipes tells each worker to leave.
+    stop_workers(self, nil)
+    self._state = "joined"
+  end
+end
+
+function Pool:terminate()
+  if self._state == "terminated" or self._state == "joined" then return end
+  self._state = "terminated"
+  stop_workers(self, mp._SIGTERM)
+  for _, job in pairs(self._jobs) do
+    job.cancelled = true
+    if not job.ready then
+      job.errors = job.errors or {}
+      job.error_index = job.error_index or 1
+      job.errors[job.error_index] = job.errors[job.error_index] or mp._error("StateError", "pool was terminated")
+      finish_job(job)
+    end
+  end
+  self._jobs = {}
+  self._pending, self._pending_first, self._pending_last = {}, 1, 0
+end
+
+Pool.__close = function(self, err)
+  if err ~= nil then self:terminate() else self:close(); self:join() end
+end
+Pool.__gc = function(self)
+  if self._owner == mp._getpid() and self._state ~= "terminated" and self._state ~= "joined" then
+    pcall(Pool.terminate, self)
+  end
+end
+Pool.__tostring = function(self)
+  return string.format("<multiprocessing.Pool state=%s pool_size=%d>", self._state, self._size)
+end
+
+--- `mp.with(resource, fn)`: calls fn(resource); then closes the resource as a
+--- `<close>` variable would (a Pool: close and join on success, terminate
+--- while an error unwinds). Returns fn's results.
+function mp.with(resource, fn)
+  local mt = getmetatable(resource)
+  local close = mt and mt.__close
+  if not close then raise("ValueError", "mp.with needs a resource with a __close metamethod") end
+  local results = pack(xpcall(fn, function(e) return e end, resource))
+  if results[1] then
+    close(resource, nil)
+    return unpack(results, 2, results.n)
+  else
+    close(resource, results[2])
+    error(results[2], 0)
+  end
+end
+"""#
+}
