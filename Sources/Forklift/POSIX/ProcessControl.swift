@@ -62,6 +62,12 @@ enum ProcessControl {
             _ = forklift_set_parent_death_signal(SIGKILL)
             // The parent may have died between fork and prctl.
             if getppid() != parent { _exit(1) }
+            // A host started with signals blocked (Foundation's `Process` leaves
+            // SIGTERM and SIGINT blocked in what it launches) would otherwise make
+            // children that `terminate()` and Ctrl-C cannot stop.
+            var none = sigset_t()
+            sigemptyset(&none)
+            sigprocmask(SIG_SETMASK, &none, nil)
         }
         return pid
     }
