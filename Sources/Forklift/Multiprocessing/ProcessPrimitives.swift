@@ -34,6 +34,9 @@ enum ProcessPrimitives {
         let pid: pid_t
         do {
             pid = try ProcessControl.fork()
+        } catch let refused as ProcessControl.ForkRefused {
+            // Not an OS failure: the host is in a state where forking is unsafe.
+            return ModuleError.raise(lua, .stateError, refused.description)
         } catch {
             return ModuleError.raise(lua, .osError, "\(error)")
         }

@@ -10,13 +10,14 @@ enum Clock {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
-    /// Sleeps `seconds`, resuming after signals until the time has passed.
+    /// Sleeps `seconds`, resuming after signals until the time has passed,
+    /// unless `stop` (asked after each signal) says to return early.
     /// The corresponding C function is `nanosleep`.
-    static func sleep(_ seconds: Double) {
+    static func sleep(_ seconds: Double, stop: () -> Bool = { false }) {
         guard seconds > 0, seconds.isFinite else { return }
         var req = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
         var rem = timespec()
-        while nanosleep(&req, &rem) != 0 && errno == EINTR { req = rem }
+        while nanosleep(&req, &rem) != 0 && errno == EINTR && !stop() { req = rem }
     }
 
     /// `mp.time()`: monotonic wall clock in float seconds.
@@ -33,7 +34,9 @@ enum Clock {
         guard let s = lua.toNumber(1) else {
             return lua.raise("bad argument #1 to 'sleep' (number expected, got \(lua.typeName(at: 1)))")
         }
-        sleep(s)
+        // Ctrl-C's handler arms a hook that raises "interrupted!" at the next
+        // instruction: return early so it does, instead of sleeping on.
+        sleep(s) { lua_gethook(L) != nil }
         return 0
     }
 }
