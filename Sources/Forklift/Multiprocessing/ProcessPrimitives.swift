@@ -103,6 +103,7 @@ enum ProcessPrimitives {
         guard let L else { return 0 }
         let code = Lua(L).toInteger(1) ?? 0
         ChildRegistry.shared.finishAtExit()
+        SharedReferences.releaseAll()
         ProcessControl.exitNow(Int32(truncatingIfNeeded: code))
     }
 }

@@ -22,7 +22,21 @@ enum SharedMemoryModule {
         } catch {
             arenaError = error
         }
+        SynchronizeLua.register(lua)
+        SharedValueLua.register(lua)
     }
+
+    /// The codec entries of the shared objects (tags 20–39).
+    static let sendableTypes: [SendableObjectType] = [
+        SharedObjects.sendable(.lock, tag: 20) { _, a, o in SharedObject(payload: a.payload(of: o), offset: o, kind: .lock) },
+        SharedObjects.sendable(.rlock, tag: 21) { _, a, o in SharedObject(payload: a.payload(of: o), offset: o, kind: .rlock) },
+        SharedObjects.sendable(.semaphore, tag: 22) { _, a, o in SharedObject(payload: a.payload(of: o), offset: o, kind: .semaphore) },
+        SharedObjects.sendable(.event, tag: 23) { _, a, o in SharedObject(payload: a.payload(of: o), offset: o, kind: .event) },
+        SharedObjects.sendable(.condition, tag: 24) { _, a, o in ConditionBarrierLua.rebuildCondition(a, o) },
+        SharedObjects.sendable(.barrier, tag: 25) { _, a, o in SharedObject(payload: a.payload(of: o), offset: o, kind: .barrier) },
+        SharedObjects.sendable(.value, tag: 26) { _, a, o in SharedValueLayout.rebuild(a, o, kind: .value) },
+        SharedObjects.sendable(.array, tag: 27) { _, a, o in SharedValueLayout.rebuild(a, o, kind: .array) },
+    ]
 
     /// The allocator, or nil after pushing an `OSError` (for constructors:
     /// `guard let allocator = SharedMemoryModule.allocator(lua) else { return lua.raiseTop }`).

@@ -1,0 +1,128 @@
+internal import CSystem
+internal import Glibc
+
+/// The state of a `Lock` or `RLock` in shared memory (48 bytes, the payload
+/// of a 64-byte block): a robust mutex, the owning thread and the recursion
+/// depth.
+///
+/// The owner is a kernel thread id, unique among live threads of the whole
+/// system, so "is it mine?" is one load and one compare: that makes
+/// re-entering an `RLock` (and `Value` access inside `get_lock():with`) cheap.
+struct SharedLock {
+    let state: UnsafeMutableRawPointer
+
+    init(_ state: UnsafeMutableRawPointer) { self.state = state }
+
+    static let payloadBytes = 48
+    private static let ownerOffset = 40
+    private static let depthOffset = 44
+
+    var mutex: RobustMutex { RobustMutex(state.assumingMemoryBound(to: pthread_mutex_t.self)) }
+    private var ownerWord: UnsafeMutablePointer<UInt32> {
+        (state + Self.ownerOffset).assumingMemoryBound(to: UInt32.self)
+    }
+    private var depthWord: UnsafeMutablePointer<UInt32> {
+        (state + Self.depthOffset).assumingMemoryBound(to: UInt32.self)
+    }
+
+    func initialize() throws(SystemError) { try mutex.initialize() }
+
+    @inline(__always) static var me: UInt32 { UInt32(bitPattern: forklift_thread_id()) }
+
+    /// The thread holding it (0: none known).
+    @inline(__always) var owner: UInt32 { forklift_load32(ownerWord) }
+    @inline(__always) var isMine: Bool { owner == Self.me }
+    /// Recursion depth (only meaningful to its owner).
+    var depth: UInt32 {
+        get { depthWord.pointee }
+        nonmutating set { depthWord.pointee = newValue }
+    }
+
+    enum Acquired {
+        case acquired
+        /// Acquired; the previous holder (this thread id) died holding it.
+        case recoveredFrom(UInt32)
+        case failed
+        /// A non-recursive lock already held by this thread, asked to wait forever.
+        case deadlock
+    }
+
+    /// Acquires; `recursive` re-enters when already held by this thread.
+    /// `blocking` false: try once; else wait until `deadline` (nil: forever).
+    @inline(__always)
+    func acquire(recursive: Bool, blocking: Bool = true, deadline: Double? = nil) -> Acquired {
+        let me = Self.me
+        if forklift_load32(ownerWord) == me {
+            if recursive {
+                depthWord.pointee &+= 1
+                return .acquired
+            }
+            if !blocking { return .failed }
+            guard let deadline else { return .deadlock }
+            Clock.sleep(deadline - Clock.now())
+            return .failed
+        }
+        let previous = forklift_load32(ownerWord)
+        let outcome = blocking ? mutex.lock(deadline: deadline) : mutex.tryLock()
+        switch outcome {
+        case .acquired:
+            take(me)
+            return .acquired
+        case .previousOwnerDied:
+            take(me)
+            return .recoveredFrom(previous)
+        case .timedOut, .wouldDeadlock:
+            return .failed
+        }
+    }
+
+    @inline(__always) private func take(_ me: UInt32) {
+        depthWord.pointee = 1
+        forklift_store32(ownerWord, me)
+    }
+
+    enum Released { case released, notOwner, notLocked }
+
+    /// Releases one level (a non-recursive lock: entirely).
+    @inline(__always) func release() -> Released {
+        let owner = forklift_load32(ownerWord)
+        guard owner == Self.me else { return owner == 0 ? .notLocked : .notOwner }
+        if depthWord.pointee > 1 {
+            depthWord.pointee -= 1
+            return .released
+        }
+        depthWord.pointee = 0
+        forklift_store32(ownerWord, 0)
+        mutex.unlock()
+        return .released
+    }
+
+    /// Releases every level and returns how many there were (for `Condition.wait`).
+    func releaseAll() -> UInt32 {
+        let levels = depthWord.pointee
+        depthWord.pointee = 0
+        forklift_store32(ownerWord, 0)
+        mutex.unlock()
+        return levels
+    }
+
+    /// Re-acquires after `releaseAll`, restoring the depth.
+    func reacquire(levels: UInt32) -> Acquired {
+        let result = acquire(recursive: true)
+        depthWord.pointee = levels
+        return result
+    }
+
+    /// Whether some thread holds it (a holder that died does not count).
+    var isLocked: Bool {
+        if isMine { return true }
+        switch mutex.tryLock() {
+        case .acquired, .previousOwnerDied:
+            forklift_store32(ownerWord, 0)
+            mutex.unlock()
+            return false
+        case .timedOut, .wouldDeadlock:
+            return true
+        }
+    }
+}
