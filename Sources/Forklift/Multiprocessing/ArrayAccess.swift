@@ -72,8 +72,8 @@ enum ArrayAccess {
         return o
     }
 
-    /// The range `[i, j]` from arguments 2 and 3 (defaults: the whole array).
-    static func range(_ lua: Lua, _ o: SharedObject) -> ClosedRange<Int>? {
+    /// The 1-based range `i..j` from arguments 2 and 3 (defaults: the whole array).
+    static func range(_ lua: Lua, _ o: SharedObject) -> Range<Int>? {
         var bounds = [1, o.count]
         for (k, index) in [Int32(2), 3].enumerated() where !lua.isNoneOrNil(index) {
             guard lua.type(at: index) == LUA_TNUMBER, let v = lua.toInteger(index) else {
@@ -83,12 +83,12 @@ enum ArrayAccess {
             bounds[k] = Int(clamping: v)
         }
         let (i, j) = (bounds[0], bounds[1])
-        if j < i { return 1...0 }
+        if j < i { return 1..<1 }
         guard i >= 1, j <= o.count else {
             ModuleError.push(lua, .valueError, "Array range \(i)..\(j) out of range (1 to \(o.count))")
             return nil
         }
-        return i...j
+        return i..<(j + 1)
     }
 
     /// `a:totable([i[, j]])`: elements i..j into a new Lua table (the fast

@@ -24,6 +24,17 @@ enum SharedMemoryModule {
         }
         SynchronizeLua.register(lua)
         SharedValueLua.register(lua)
+        MultiprocessingModule.register(lua, [("_shared_memory_high_water", highWater)])
+    }
+
+    /// `mp._shared_memory_high_water()`: bytes of the arena handed out so far
+    /// (tests check that freed blocks are reused).
+    static let highWater: LuaCFunction = { L in
+        guard let L else { return 0 }
+        let lua = Lua(L)
+        guard let allocator = allocator(lua) else { return lua.raiseTop }
+        lua.push(allocator.highWater)
+        return 1
     }
 
     /// The codec entries of the shared objects (tags 20–39).
