@@ -239,3 +239,15 @@ struct SharedValueTests {
         #expect(after.subtracting(before).isEmpty)
     }
 }
+
+@Suite("counter example", .serialized)
+struct CounterExampleTests {
+    @Test func lockedAndAtomicFormsAreExact() throws {
+        let path = Forklift.packageRoot.appendingPathComponent("scripts/examples/counter.lua").path
+        let r = try Forklift.run([path], timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count == 3)
+        #expect(lines.dropFirst().allSatisfy { $0.contains(" 4000  (expected 4000)") }, "\(r.stdout)")
+    }
+}
