@@ -81,8 +81,39 @@ extension PoolChannel {
     static func register(_ lua: Lua) {
         MultiprocessingModule.register(lua, [
             ("_channel", new), ("_pump", pump), ("_send_batch", sendBatch), ("_recv_batch", receiveBatch),
-            ("_pipe", rawPipe), ("_closefd", closeFD),
+            ("_pipe", rawPipe), ("_closefd", closeFD), ("_check_sendable", checkSendable),
         ])
+    }
+
+    /// `mp._check_sendable(t, i, j [, root])`: raises `NotSendable` naming the
+    /// first of `t[i..j]` that cannot cross (as `[k]`, or as `root` when
+    /// given), so a call is refused before any of its tasks is sent. Plain
+    /// values are only type-checked; tables, functions and userdata are encoded
+    /// (into a scratch buffer that is thrown away).
+    static let checkSendable: LuaCFunction = { L in
+        guard let L else { return 0 }
+        let lua = Lua(L)
+        guard lua_type(L, 1) == LUA_TTABLE, let first = lua.toInteger(2), let last = lua.toInteger(3) else {
+            return ModuleError.raise(lua, .valueError, "_check_sendable(t, i, j)")
+        }
+        let root = lua.toString(4)
+        var i = first
+        while i <= last {
+            let type = lua_rawgeti(L, 1, i)
+            if type == LUA_TTABLE || type == LUA_TFUNCTION || type == LUA_TUSERDATA || type == LUA_TTHREAD
+                || type == LUA_TLIGHTUSERDATA
+            {
+                var encoder = Encoder(lua)
+                do throws(NotSendableError) {
+                    try encoder.encode(at: -1, root: root ?? "[\(i)]")
+                } catch {
+                    return ModuleError.raise(lua, .notSendable, error.description)
+                }
+            }
+            lua.pop()
+            i += 1
+        }
+        return 0
     }
 
     /// `mp._pipe()` → read fd, write fd (close-on-exec).
@@ -265,7 +296,9 @@ extension PoolChannel {
             if let deadline { ms = Int32(clamping: max(0, Int(((deadline - Clock.now()) * 1000).rounded(.up)))) }
             let r = poll(&entries, nfds_t(entries.count), ms)
             if r < 0 {
-                if errno == EINTR { continue }
+                // Ctrl-C armed the hook that raises "interrupted!": return to
+                // Lua so it runs now, not after the next result.
+                if errno == EINTR { if lua_gethook(L) != nil { break } else { continue } }
                 return ModuleError.raise(lua, .osError, SystemError("poll").description)
             }
             for (k, entry) in entries.enumerated() where entry.revents != 0 {

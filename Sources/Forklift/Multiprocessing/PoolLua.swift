@@ -11,17 +11,23 @@ local mp = ...
 local raise, fork, wait, signal, exit = mp._raise, mp._fork, mp._wait, mp._signal, mp._exit
 local channel_new, pump, send_batch, recv_batch = mp._channel, mp._pump, mp._send_batch, mp._recv_batch
 local rawpipe, closefd, encode, decode = mp._pipe, mp._closefd, mp._encode, mp._decode
+local check_sendable = mp._check_sendable
 local unpack, pack, move = table.unpack, table.pack, table.move
-local type, pairs, ipairs, setmetatable, getmetatable, tostring, select, pcall, xpcall, error =
-      type, pairs, ipairs, setmetatable, getmetatable, tostring, select, pcall, xpcall, error
+local type, pairs, ipairs, setmetatable, getmetatable, tostring, tonumber, select, pcall, xpcall, error =
+      type, pairs, ipairs, setmetatable, getmetatable, tostring, tonumber, select, pcall, xpcall, error
 local floor, ceil, min, max, huge = math.floor, math.ceil, math.min, math.max, math.huge
 local now = mp.time
 
 local DEPTH = 2          -- tasks queued per worker, so none waits for its next chunk
 local MAX_CHUNK = 16384  -- items per automatic chunk (keeps messages ~100 KiB)
 
--- Every live pool's channels, so a freshly forked worker can close the parent's ends.
+-- Every live pool's channels, so any freshly forked child (a worker, or a
+-- Process started while a pool lives) closes the parent's ends: a child
+-- holding a task pipe would keep that worker from seeing end of file at join.
 local all_channels = setmetatable({}, { __mode = "k" })
+mp._register_fork_hooks(nil, function()
+  for ch in pairs(all_channels) do ch:close() end
+end)
 
 local function is_callable(f)
   if type(f) == "function" then return true end
@@ -62,11 +68,18 @@ local function sendable_report(r)
 end
 
 local function worker_main(taskfd, resultfd, initializer, initargs, maxtasks)
+  -- A Process or Pool started inside a task must not hold this worker's
+  -- pipes: the parent would not see end of file when this worker dies.
+  -- The flag makes the hook close them once, in the direct child only.
+  local own_pipes = true
+  mp._register_fork_hooks(nil, function()
+    if own_pipes then own_pipes = false; closefd(taskfd); closefd(resultfd) end
+  end)
   if initializer then
-    local ok, err = xpcall(initializer, function(e) return trim(debug.traceback(describe_error(e), 2)) end,
-                           unpack(initargs or {}, 1, (initargs or {}).n or #(initargs or {})))
+    local ok, err = xpcall(initializer, capture, unpack(initargs or {}, 1, (initargs or {}).n or #(initargs or {})))
     if not ok then
-      io.stderr:write("Process ", mp.current_process().name, ": initializer failed\n", err, "\n")
+      -- Job 0 tells the parent that this pool cannot work (respawning would fail the same way).
+      pcall(send_batch, resultfd, {}, 1, 0, 0, 0, 0, { sendable_report(err) }, false)
       exit(1)
     end
   end
@@ -142,9 +155,10 @@ local function spawn_worker(pool)
   mp._before_fork()
   local pid = fork(true)
   if pid == 0 then
-    for ch in pairs(all_channels) do ch:close() end
     closefd(task_w); closefd(result_r)
-    mp._become_child(name, pool._owner, true)
+    -- Not daemonic (unlike Python's workers): a task may start a Process or
+    -- a Pool. The parent still terminates workers at exit (fork(true) above).
+    mp._become_child(name, pool._owner, false)
     local ok, err = xpcall(worker_main, function(e) return trim(debug.traceback(describe_error(e), 2)) end,
                            task_r, result_w, pool._initializer, pool._initargs, pool._maxtasks)
     if not ok then io.stderr:write("Process ", name, ":\n", err, "\n") exit(1) end
@@ -188,7 +202,7 @@ function mp.Pool(spec, initializer, initargs, maxtasks)
     _size = n, _initializer = initializer, _initargs = initargs, _maxtasks = maxtasks,
     _state = "running", _workers = {}, _pending = {}, _pending_first = 1, _pending_last = 0,
     _jobs = {}, _job_counter = 0, _fids = {}, _fid_counter = 0, _worker_counter = 0,
-    _owner = mp._getpid(), _id = pool_counter,
+    _owner = mp._getpid(), _id = pool_counter, _due = {},
   }, Pool)
   for i = 1, n do pool._workers[i] = spawn_worker(pool) end
   rebuild_channels(pool)
@@ -227,15 +241,25 @@ end
 
 local function outstanding_count(w) return w.last - w.first + 1 end
 
+local fail_job -- forward: ends a job with an error
+
 local function send_task(pool, w, task)
   local job = task.job
   local fbytes = nil
-  if not w.fids[job.fid] then fbytes = job.fbytes; w.fids[job.fid] = true end
+  if not w.fids[job.fid] then fbytes = job.fbytes end
+  -- A dead worker is noticed when its result pipe reports end of file.
+  local ok, err = pcall(w.ch.enqueue, w.ch, task.src, task.first, task.first + task.n - 1,
+                        "task", job.id, job.fid, fbytes, task.start, task.n, job.mode)
+  if not ok then
+    -- Nothing of this task was sent (an item cannot cross): the job fails
+    -- with that error, whichever pool call happens to be moving work now.
+    if type(err) == "table" then err.index = err.index or task.start end
+    fail_job(job, err)
+    return
+  end
+  if fbytes then w.fids[job.fid] = true end
   w.last = w.last + 1
   w.outstanding[w.last] = task
-  -- A dead worker is noticed when its result pipe reports end of file.
-  w.ch:enqueue(task.src, task.first, task.first + task.n - 1,
-               "task", job.id, job.fid, fbytes, task.start, task.n, job.mode)
 end
 
 local refill -- forward: pulls more input for streamed jobs
@@ -289,11 +313,26 @@ local function advance_prefix(job)
   job.prefix = p
 end
 
+-- Callbacks run after the event loop's bookkeeping for a round is complete,
+-- so a callback that raises, or calls back into the pool (even terminate),
+-- finds the pool consistent.
 local function finish_job(job)
   if job.ready then return end
   job.ready = true
-  job.pool._jobs[job.id] = nil
-  if job.on_ready then job.on_ready(job) end
+  local pool = job.pool
+  pool._jobs[job.id] = nil
+  if job.on_ready then
+    local due = pool._due
+    due[#due + 1] = job
+  end
+end
+
+local function run_callbacks(pool)
+  local due = pool._due
+  while due[1] do
+    local job = table.remove(due, 1)
+    job.on_ready(job)
+  end
 end
 
 function Job:deliver(start, n, items, errors)
@@ -354,6 +393,18 @@ local function cancel_job(job)
   job.pool._jobs[job.id] = nil
 end
 
+-- Ends `job` at once with `err` (its tasks still queued are dropped, results
+-- of those already running are ignored).
+fail_job = function(job, err)
+  if job.ready or job.cancelled then return end
+  job.errors = job.errors or {}
+  local index = (type(err) == "table" and math.type(err.index) == "integer") and err.index or 1
+  job.errors[index] = err
+  job.error_index = index
+  finish_job(job)
+  job.cancelled = true
+end
+
 --- The event loop ---------------------------------------------------------------------
 
 local function reap(pid)
@@ -362,6 +413,8 @@ local function reap(pid)
 end
 
 local function worker_lost(pool, index, w, reason)
+  -- A malformed frame, not end of file: the worker may still run.
+  if reason ~= "eof" then signal(w.pid, mp._SIGKILL) end
   local code = reap(w.pid)
   local fields = { pid = w.pid }
   local desc
@@ -399,11 +452,18 @@ local function retire(pool, index, w)
   rebuild_channels(pool)
 end
 
+local break_pool -- forward: a worker's initializer failed
+
 local function handle(pool, index)
   local w = pool._workers[index]
+  if w == nil then return end -- the pool was stopped while this round was handled
   local job_id, start, n, errors, retiring, items = w.ch:recv()
   if job_id == nil then
     worker_lost(pool, index, w, start)
+    return
+  end
+  if job_id == 0 then
+    break_pool(pool, w, errors and errors[1])
     return
   end
   local task = w.outstanding[w.first]
@@ -428,15 +488,13 @@ local function run_until(pool, done, timeout)
   local deadline = timeout and (now() + timeout)
   while not done() do
     dispatch(pool)
-    local wait_for = nil
-    if deadline then
-      wait_for = deadline - now()
-      if wait_for <= 0 then return done() end
-    end
     if #pool._channels == 0 then
+      if pool._broken then error(pool._broken, 0) end
       if pool._state == "terminated" then raise("StateError", "pool was terminated") end
       return done()
     end
+    -- A time-out of 0 still takes every result that is already there.
+    local wait_for = deadline and max(0, deadline - now())
     local a, b, c = pump(pool._channels, wait_for)
     if a then
       -- Handle the highest position first: a lost worker is replaced in place.
@@ -444,7 +502,11 @@ local function run_until(pool, done, timeout)
       if b then handle(pool, b) end
       handle(pool, a)
       -- More than three ready: the next round picks them up at once.
+    elseif deadline and now() >= deadline then
+      run_callbacks(pool)
+      return done()
     end
+    if pool._due[1] then run_callbacks(pool) end
   end
   return true
 end
@@ -461,6 +523,7 @@ local function next_chunk(pool, remaining, chunksize)
 end
 
 local function check_running(pool)
+  if pool._broken then error(pool._broken, 0) end
   if pool._state ~= "running" then raise("StateError", "Pool not running") end
 end
 
@@ -520,6 +583,9 @@ local function submit_map(pool, f, xs, opts, mode, kind)
   check_sequence(xs, kind)
   local chunksize = check_chunksize(opts)
   local n = xs.n or #xs
+  -- Refused before any task is sent: a map never runs half of its items
+  -- because a later one cannot cross.
+  check_sendable(xs, 1, n)
   local job = new_job(pool, kind, f, mode, n)
   job.progress = new_progress(opts, n)
   local first = 1
@@ -571,7 +637,7 @@ local function new_async(pool, job, outcome, callback, error_callback)
       callback(outcome(job))
     end
   end
-  if job.ready then job.on_ready(job) end
+  if job.ready then run_callbacks(pool) end
   return ar
 end
 
@@ -629,6 +695,7 @@ function Pool:apply_async(f, args, opts)
   if not is_callable(f) then raise("ValueError", "apply_async expects a callable, got " .. type(f)) end
   if args ~= nil and type(args) ~= "table" then raise("ValueError", "apply_async args must be a table") end
   opts = opts or {}
+  check_sendable({ args or {} }, 1, 1, "args")
   local job = new_job(self, "apply", f, "apply", 1)
   push_task(self, { job = job, src = { args or {} }, first = 1, start = 1, n = 1 })
   dispatch(self)
@@ -658,6 +725,22 @@ refill = function(pool)
           if v == nil then job.exhausted = true break end
           c = c + 1
           chunk[c] = v
+        end
+        local ok, err = true, nil
+        if c > 0 then ok, err = pcall(check_sendable, chunk, 1, c) end
+        if not ok then
+          -- Name the item by its place in the whole input, not in the chunk.
+          if type(err) == "table" and type(err.message) == "string" then
+            local k = tonumber(err.message:match("at %[(%d+)%]"))
+            if k then
+              err.index = job.submitted + k
+              err.message = err.message:gsub("at %[%d+%]", "at [" .. err.index .. "]", 1)
+            end
+          end
+          job.exhausted = true
+          streams[job] = nil
+          fail_job(job, err)
+          break
         end
         if c > 0 then
           push_task(pool, { job = job, src = chunk, first = 1, start = job.submitted + 1, n = c })
@@ -701,34 +784,48 @@ local function imap_error(job, index)
   error(e, 0)
 end
 
+-- The generic for's closing value: leaving the loop early (break, an error
+-- in its body, a return) cancels the rest of the job, so the next call on
+-- the pool does not wait behind it.
+local Abandon = { __close = function(c)
+  cancel_job(c.job)
+  streams[c.job] = nil
+end }
+
 function Pool:imap(f, xs, opts)
   local job = submit_imap(self, f, xs, opts, "imap")
   local pool, k = self, 0
-  return function()
+  local function next_result()
     k = k + 1
     if job.total ~= nil and k > job.total then
       if job.progress then job.progress:update(job.done, true) end
       return nil
     end
-    run_until(pool, function() return job.prefix > k or (job.total ~= nil and k > job.total) end)
+    run_until(pool, function() return job.prefix > k or job.ready or (job.total ~= nil and k > job.total) end)
     if job.total ~= nil and k > job.total then
       if job.progress then job.progress:update(job.done, true) end
       return nil
     end
     if job.errors and job.errors[k] then imap_error(job, k) end
+    -- Ended without this item: the job failed further on (e.g. an item that cannot cross).
+    if job.prefix <= k then imap_error(job, job.error_index) end
     local v = job.results[k]
     job.results[k] = nil
     return k, v
   end
+  return next_result, nil, nil, setmetatable({ job = job }, Abandon)
 end
 
 function Pool:imap_unordered(f, xs, opts)
   local job = submit_imap(self, f, xs, opts, "imap_unordered")
   local pool, yielded = self, 0
-  return function()
+  local function next_result()
     local s = job.stream
-    run_until(pool, function() return s.first <= s.last or (job.total ~= nil and yielded >= job.total) end)
+    run_until(pool, function() return s.first <= s.last or job.ready or (job.total ~= nil and yielded >= job.total) end)
     if s.first > s.last then
+      if job.error_index and not (job.total ~= nil and yielded >= job.total) then
+        imap_error(job, job.error_index)
+      end
       if job.progress then job.progress:update(job.done, true) end
       return nil
     end
@@ -741,6 +838,7 @@ function Pool:imap_unordered(f, xs, opts)
     job.results[index] = nil
     return index, v
   end
+  return next_result, nil, nil, setmetatable({ job = job }, Abandon)
 end
 
 --- Lifecycle ---------------------------------------------------------------------------------
@@ -783,17 +881,30 @@ function Pool:terminate()
   if self._state == "terminated" or self._state == "joined" then return end
   self._state = "terminated"
   stop_workers(self, mp._SIGTERM)
+  -- Unfinished jobs fail (get raises, error_callback runs) instead of waiting forever.
+  local err = self._broken or mp._error("StateError", "pool was terminated")
   for _, job in pairs(self._jobs) do
-    job.cancelled = true
     if not job.ready then
       job.errors = job.errors or {}
       job.error_index = job.error_index or 1
-      job.errors[job.error_index] = job.errors[job.error_index] or mp._error("StateError", "pool was terminated")
+      job.errors[job.error_index] = job.errors[job.error_index] or err
       finish_job(job)
     end
+    job.cancelled = true
   end
   self._jobs = {}
   self._pending, self._pending_first, self._pending_last = {}, 1, 0
+  run_callbacks(self)
+end
+
+-- A worker's initializer failed: every worker would fail the same way, so
+-- instead of respawning forever the pool stops, and every call raises the
+-- initializer's error (as concurrent.futures' BrokenProcessPool does).
+break_pool = function(pool, w, r)
+  r = r or { message = "unknown error" }
+  pool._broken = mp._error("RemoteError", "pool initializer failed in " .. w.name .. ": " .. tostring(r.message),
+                           { value = r.value, traceback = r.traceback })
+  Pool.terminate(pool)
 end
 
 Pool.__close = function(self, err)
