@@ -79,32 +79,56 @@ enum FrameIO {
             length = UInt64(littleEndian: long)
         }
         guard length <= maxFrame else { throw .corrupt("frame length \(length) is not plausible") }
-        guard let frame = ReceivedFrame(count: Int(length)) else {
+        // The buffer grows with the bytes that actually arrive, so a corrupt or
+        // hostile header cannot make this process allocate what it claims.
+        let total = Int(length)
+        guard let frame = ReceivedFrame(capacity: min(total, initialCapacity)) else {
             throw .system(SystemError("malloc", errno: ENOMEM))
         }
-        do {
-            if length > 0, try !fd.readExactly(into: frame.base, count: Int(length)) {
-                throw ReceiveError.corrupt("stream ended inside a frame")
+        var done = 0
+        while done < total {
+            if done == frame.capacity {
+                guard frame.grow(to: min(total, frame.capacity * 2)) else {
+                    throw .system(SystemError("realloc", errno: ENOMEM))
+                }
             }
-        } catch let e as ReceiveError {
-            throw e
-        } catch {
-            throw .corrupt("stream ended inside a frame")
+            let n: Int
+            do {
+                n = try fd.read(into: frame.base + done, count: frame.capacity - done)
+            } catch {
+                throw .system(error)
+            }
+            if n == 0 { throw .corrupt("stream ended inside a frame") }
+            done += n
         }
+        frame.count = total
         return frame
     }
+
+    /// What a frame's buffer starts with before its bytes arrive.
+    static let initialCapacity = 4 << 20
 }
 
 /// The payload of a received frame; owns its memory.
 final class ReceivedFrame {
-    let base: UnsafeMutableRawPointer
-    let count: Int
+    private(set) var base: UnsafeMutableRawPointer
+    private(set) var capacity: Int
+    /// Bytes of payload (set once the whole frame has arrived).
+    fileprivate(set) var count: Int = 0
 
     /// nil when the memory cannot be had.
-    init?(count: Int) {
-        guard let p = malloc(Swift.max(count, 1)) else { return nil }
+    init?(capacity: Int) {
+        guard let p = malloc(Swift.max(capacity, 1)) else { return nil }
         base = p
-        self.count = count
+        self.capacity = Swift.max(capacity, 1)
+    }
+
+    /// Enlarges the buffer, keeping its contents; false when memory is short.
+    fileprivate func grow(to newCapacity: Int) -> Bool {
+        guard let p = realloc(base, newCapacity) else { return false }
+        base = p
+        capacity = newCapacity
+        return true
     }
 
     deinit { free(base) }
