@@ -103,10 +103,34 @@ struct Decoder {
                 lua.top = top
                 throw DecodeError("cannot receive \(type.metatableName)")
             }
+        case CodecFormat.tagMetatable:
+            try expectTable(after: "metatable marker")
+            try decodeTable()
+            try decodeValue()
+            guard lua.type(at: -1) == LUA_TTABLE else { throw DecodeError("metatable is not a table") }
+            lua_setmetatable(L, -2)
+        case CodecFormat.tagNamedMetatable:
+            let name = try readName()
+            try expectTable(after: "metatable name")
+            try decodeTable()
+            if name == ModuleError.metatableName {
+                ModuleError.pushMetatable(lua)
+            } else {
+                lua_getfield(L, forklift_registryindex, name)
+            }
+            // A type this process never registered: the table arrives plain.
+            if lua.type(at: -1) == LUA_TTABLE { lua_setmetatable(L, -2) } else { lua.pop() }
         case CodecFormat.tagJoinedUpvalue:
             throw DecodeError("shared-upvalue marker outside a function")
         default:
             throw DecodeError("unknown tag \(tag)")
+        }
+    }
+
+    /// Consumes the table tag that must follow a metatable marker.
+    private mutating func expectTable(after what: String) throws(DecodeError) {
+        guard try reader.readByte() == CodecFormat.tagTable else {
+            throw DecodeError("\(what) not followed by a table")
         }
     }
 

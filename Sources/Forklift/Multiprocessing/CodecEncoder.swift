@@ -116,6 +116,49 @@ struct Encoder: ~Copyable {
         try enter()
         defer { depth -= 1 }
         let L = lua.L
+        let base = lua.top
+        // A metatable registered by name (`luaL_newmetatable`, e.g. the module's
+        // errors) crosses as its name; any other crosses as a value, after the
+        // table's contents so both sides hand out reference ids in one order.
+        var metatable: Int32 = 0
+        if lua_getmetatable(L, index) != 0 {
+            if let name = registeredName(ofMetatableAt: lua.top) {
+                lua.pop()
+                out.append(CodecFormat.tagNamedMetatable)
+                writeName(name)
+            } else {
+                metatable = lua.top
+                out.append(CodecFormat.tagMetatable)
+            }
+        }
+        do throws(NotSendableError) {
+            try encodeTableContents(index)
+            if metatable != 0 {
+                do { try encodeValue(metatable) } catch var e {
+                    e.reversedPath.append("<metatable>")
+                    throw e
+                }
+            }
+        } catch {
+            lua.top = base
+            throw error
+        }
+        lua.top = base
+    }
+
+    /// The name under which the metatable at `index` is in the registry, if it is.
+    private func registeredName(ofMetatableAt index: Int32) -> String? {
+        let L = lua.L
+        let top = lua.top
+        defer { lua.top = top }
+        lua.push("__name")
+        guard lua_rawget(L, index) == LUA_TSTRING, let name = lua.toString(-1) else { return nil }
+        lua_getfield(L, forklift_registryindex, name)
+        return lua_rawequal(L, -1, index) != 0 ? name : nil
+    }
+
+    private mutating func encodeTableContents(_ index: Int32) throws(NotSendableError) {
+        let L = lua.L
         out.append(CodecFormat.tagTable)
         // One pass with lua_next: Lua visits the array part first, in order, so
         // keys 1, 2, 3... go to the sequence section until the first key that

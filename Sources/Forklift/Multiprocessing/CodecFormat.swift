@@ -15,6 +15,8 @@
 /// | module | `package.loaded[name]` of the receiver | varint length, name |
 /// | cFunction | `package.loaded[module][key]` of the receiver | module name, key name (each varint length + bytes) |
 /// | object | a module object (Queue, Value, ...) as a handle | type tag byte, handle bytes |
+/// | metatable | (only before a table) the table gets a metatable | the table, then the metatable value |
+/// | namedMetatable | (only before a table) the receiver's `luaL_getmetatable(name)` | varint length, name, the table |
 enum CodecFormat {
     /// Bumped whenever the format changes; a mismatch is refused on decode.
     static let version: UInt8 = 1
@@ -32,6 +34,8 @@ enum CodecFormat {
     static let tagModule: UInt8 = 10
     static let tagCFunction: UInt8 = 11
     static let tagObject: UInt8 = 12
+    static let tagMetatable: UInt8 = 13
+    static let tagNamedMetatable: UInt8 = 14
 
     /// Deepest nesting of tables/functions accepted both ways (keeps a hostile
     /// or runaway message from exhausting the C or Lua stack).
