@@ -4,8 +4,8 @@ import Glibc
 
 /// Reads the REPL's input lines. On a terminal: libedit, with history kept
 /// in `~/.forklift_history` and Ctrl-C discarding the line. Otherwise what
-/// Debian's `lua5.4` (GNU readline) does with piped input: the prompt, then
-/// the line read echoed after it, so a transcript reads like a session.
+/// Debian's `lua5.4` (built with GNU readline) does with piped input: the
+/// prompt, then the line read echoed after it.
 struct LineReader {
     enum Input {
         case line([UInt8])
@@ -53,19 +53,16 @@ struct LineReader {
         return .line(Array(UnsafeRawBufferPointer(start: raw, count: strlen(raw))))
     }
 
+    /// libedit on a pipe reads a byte at a time, as GNU readline does, so a
+    /// chunk's `io.read` sees the same input as under `lua5.4`; it shows no
+    /// prompt and no echo there, so both are written here, as readline does.
     private func readPiped(_ prompt: [CChar]) -> Input {
         let out = forklift_stdout()
         fputs(prompt, out)
         fflush(out)
-        var buffer: UnsafeMutablePointer<CChar>? = nil
-        var capacity = 0
-        defer { free(buffer) }
-        let n = getline(&buffer, &capacity, forklift_stdin())
-        guard n >= 0, let buffer else { return .endOfInput }
-        var line = Array(UnsafeRawBufferPointer(start: buffer, count: n))
-        if line.last == UInt8(ascii: "\n") { line.removeLast() }
-        // readline stops at a NUL byte as lua.c's strlen does.
-        if let nul = line.firstIndex(of: 0) { line.removeSubrange(nul...) }
+        guard let raw = readline("") else { return .endOfInput }
+        defer { free(raw) }
+        let line = Array(UnsafeRawBufferPointer(start: raw, count: strlen(raw)))
         line.withUnsafeBytes { _ = fwrite($0.baseAddress, 1, $0.count, out) }
         fputs("\n", out)
         fflush(out)

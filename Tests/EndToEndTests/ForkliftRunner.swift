@@ -24,6 +24,9 @@ enum Forklift {
         return packageRoot.appendingPathComponent(".build/debug/forklift").path
     }
 
+    /// Writing to a program that has exited must fail with EPIPE, not kill the tests.
+    private static let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()
+
     /// A fresh temporary directory for one test's files.
     static func temporaryDirectory() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("forklift-test-\(UUID().uuidString)")
@@ -38,15 +41,16 @@ enum Forklift {
         return url.path
     }
 
-    /// Runs `forklift` with `arguments`, feeding `stdin`, and waits at most
-    /// `timeout` seconds (then kills it and records the test as failed).
+    /// Runs `forklift` (or another `executable`, such as `lua5.4` to compare
+    /// with) with `arguments`, feeding `stdin`, and waits at most `timeout`
+    /// seconds (then kills it and records the test as failed).
     @discardableResult
     static func run(
         _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:],
-        timeout: Double = 60, sourceLocation: SourceLocation = #_sourceLocation
+        timeout: Double = 60, executable: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> ForkliftRun {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
+        process.executableURL = URL(fileURLWithPath: executable ?? Self.executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["LUA_INIT"] = nil
@@ -57,9 +61,11 @@ enum Forklift {
         process.standardOutput = outPipe
         process.standardError = errPipe
         process.standardInput = inPipe
+        _ = ignoreBrokenPipes
         try process.run()
-        if let stdin { inPipe.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try inPipe.fileHandleForWriting.close()
+        // The program may exit without reading all of it: that is its business.
+        if let stdin { try? inPipe.fileHandleForWriting.write(contentsOf: Data(stdin.utf8)) }
+        try? inPipe.fileHandleForWriting.close()
         // Drain both pipes while the process runs, so a large output cannot block it.
         nonisolated(unsafe) var out = Data(), err = Data()
         let group = DispatchGroup()
