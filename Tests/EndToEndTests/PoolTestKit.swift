@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+
+/// Lua helpers the pool tests put in front of their scripts.
+enum PoolTestKit {
+    /// Defines `mp`, `children()` (this process's child pids, zombies
+    /// included, from /proc), `fd_count()` and `alive(pid)`.
+    static let prelude = """
+        local mp = require "multiprocessing"
+        local function children()
+          local pid = mp.current_process().pid
+          local f = assert(io.open("/proc/" .. pid .. "/task/" .. pid .. "/children"))
+          local t = {}
+          for p in f:read("a"):gmatch("%d+") do t[#t + 1] = tonumber(p) end
+          f:close()
+          return t
+        end
+        local function fd_count()
+          local n = 0
+          local ls = io.popen("ls /proc/" .. mp.current_process().pid .. "/fd")
+          for _ in ls:lines() do n = n + 1 end
+          ls:close()
+          return n
+        end
+        local function alive(pid)
+          local f = io.open("/proc/" .. pid .. "/stat")
+          if not f then return false end
+          local state = f:read("a"):match("%) (%a)")
+          f:close()
+          return state ~= "Z" and state ~= "X"
+        end
+
+        """
+
+    /// Runs `prelude` + `body` and expects a clean exit; returns stdout.
+    @discardableResult
+    static func run(
+        _ body: String, options: [String] = [], timeout: Double = 60,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> ForkliftRun {
+        let r = try Forklift.runScript(prelude + body, options: options, timeout: timeout, sourceLocation: sourceLocation)
+        #expect(r.status == 0 && !r.signaled, "exit \(r.status): \(r.stderr)", sourceLocation: sourceLocation)
+        return r
+    }
+}
