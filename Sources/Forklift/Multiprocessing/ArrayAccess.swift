@@ -7,21 +7,18 @@ enum ArrayAccess {
     /// switch on the typecode); anything else is a method (upvalue 1).
     static let index: LuaCFunction = { L in
         guard let L, let memory = lua_touserdata(L, 1) else { return 0 }
-        let o = memory.load(as: SharedObject.self)
-        if forklift_isinteger(L, 2) != 0 {
-            let i = Int(forklift_tointegerx(L, 2, nil))
-            if i >= 1 && i <= o.count {
-                o.typecode.push(L, o.data, i &- 1)
+        let o = memory.assumingMemoryBound(to: SharedObject.self)
+        var isInteger: Int32 = 0
+        // One call both tests and converts (as luaL_checkinteger does); a
+        // method name fails the conversion at its first letter.
+        let i = Int(forklift_tointegerx(L, 2, &isInteger))
+        if isInteger != 0 {
+            let count = o.pointee.count
+            if i >= 1 && i <= count {
+                o.pointee.typecode.push(L, o.pointee.data, i &- 1)
                 return 1
             }
-            return outOfRange(L, o, i)
-        }
-        if lua_type(L, 2) == LUA_TNUMBER, let i = Lua(L).toInteger(2) {
-            if i >= 1 && i <= o.count {
-                o.typecode.push(L, o.data, Int(i) &- 1)
-                return 1
-            }
-            return outOfRange(L, o, Int(i))
+            return outOfRange(L, o.pointee, i)
         }
         lua_pushvalue(L, 2)
         lua_rawget(L, forklift_protected_upvalueindex(1))
