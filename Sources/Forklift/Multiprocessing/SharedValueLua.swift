@@ -32,7 +32,8 @@ enum SharedValueLua {
             lua.push("value")
             lua.push(function: valueIndex, upvalues: 2)
             lua.setField(-2, "__index")
-            lua.push(function: valueNewIndex)
+            lua.push("value")
+            lua.push(function: valueNewIndex, upvalues: 1)
             lua.setField(-2, "__newindex")
         } else {
             lua.push(function: ArrayAccess.index, upvalues: 1)
@@ -175,11 +176,11 @@ enum SharedValueLua {
         return 1
     }
 
-    /// `__newindex`: only `v.value = x`.
+    /// `__newindex`: only `v.value = x` (upvalue 1 is the string "value").
     static let valueNewIndex: LuaCFunction = { L in
         guard let L, let o = SharedObjects.unchecked(L) else { return 0 }
         let lua = Lua(L)
-        guard lua.toString(2) == "value" else {
+        guard lua_rawequal(L, 2, forklift_protected_upvalueindex(1)) != 0 else {
             return ModuleError.raise(lua, .valueError, "a Value has only the field 'value'")
         }
         switch o.typecode.bits(L, 3) {

@@ -229,7 +229,14 @@ enum SynchronizeLua {
     static let acquire: LuaCFunction = { L in
         guard let L else { return 0 }
         let lua = Lua(L)
-        guard let o = guardObject(lua), let (blocking, deadline) = acquireArguments(lua, 2),
+        guard let o = guardObject(lua) else { return lua.raiseTop }
+        if lua_gettop(L) == 1 {
+            // `acquire()`, the common case: no arguments to look at.
+            guard let ok = acquire(lua, o, blocking: true, deadline: nil) else { return lua.raiseTop }
+            lua_pushboolean(L, ok ? 1 : 0)
+            return 1
+        }
+        guard let (blocking, deadline) = acquireArguments(lua, 2),
             let ok = acquire(lua, o, blocking: blocking, deadline: deadline)
         else { return lua.raiseTop }
         lua.push(ok)
