@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 
 /// Locks, semaphores, events, conditions and barriers, within one process and
@@ -300,5 +301,35 @@ struct SynchronizeTests {
             assert(woken.value == 3)
             assert(c:acquire(1)); c:release()
             """)
+    }
+}
+
+@Suite("Ctrl-C during shared-memory waits", .serialized)
+struct SharedWaitInterruptTests {
+    @Test(arguments: [
+        "lock:acquire()", "lock:with(function() end)", "v.value = 1", "sem:acquire()", "ev:wait()",
+        "cond:acquire(); cond:wait()", "bar:wait()",
+    ])
+    func ctrlCInterruptsABlockedWait(wait: String) throws {
+        let host = try GroupedForklift("""
+            local mp = require "multiprocessing"
+            local lock, sem, ev, cond, bar = mp.Lock(), mp.Semaphore(0), mp.Event(), mp.Condition(), mp.Barrier(2)
+            local v = mp.Value("i", 0, lock)
+            local held = mp.Event()
+            local p = mp.Process{target = function() lock:acquire(); held:set(); mp.sleep(60) end, daemon = true}
+            p:start()
+            assert(held:wait(10))
+            print("waiting")
+            io.stdout:flush()
+            \(wait)
+            print("not interrupted")
+            """)
+        #expect(host.readLine() == "waiting", "\(host.stderr)")
+        usleep(150_000)  // let the host reach its wait
+        kill(host.pid, SIGINT)
+        let status = try #require(host.waitForExit(timeout: 3), "\(wait): still waiting after Ctrl-C")
+        #expect((status >> 8) & 0xff == 1, "wait status \(status)")
+        #expect(host.stderr.contains("interrupted!"), "\(host.stderr)")
+        #expect(host.readLine(timeout: 0.1) == nil)
     }
 }

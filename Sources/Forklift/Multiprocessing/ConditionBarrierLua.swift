@@ -74,7 +74,8 @@ enum ConditionBarrierLua {
 
     /// Waits once; nil after pushing an error.
     static func waitOnce(_ lua: Lua, _ o: SharedObject, _ state: SharedConditionState, _ lock: SharedLock, deadline: Double?) -> Bool? {
-        let (notified, relock) = state.wait(lock: lock, deadline: deadline)
+        let L = lua.L
+        let (notified, relock) = state.wait(lock: lock, deadline: deadline) { SynchronizeLua.interrupted(L) }
         guard SynchronizeLua.report(lua, relock, o) != nil else { return nil }
         return notified
     }
@@ -108,6 +109,7 @@ enum ConditionBarrierLua {
             if let deadline, Clock.now() >= deadline { return 1 }
             lua.pop()
             guard waitOnce(lua, o, state, lock, deadline: deadline) != nil else { return lua.raiseTop }
+            if SynchronizeLua.interrupted(L) { return 0 }
         }
     }
 
@@ -188,6 +190,8 @@ enum ConditionBarrierLua {
         switch b.arrive() {
         case .broken:
             return broken(lua, "barrier is broken")
+        case .reentered:
+            return ModuleError.raise(lua, .valueError, "Barrier:wait called from the barrier's own action")
         case .last(let index):
             lua.top = 1
             if forklift_getuservalue(L, 1) == LUA_TFUNCTION {
@@ -200,12 +204,13 @@ enum ConditionBarrierLua {
             lua.push(Int64(index) + 1)
             return 1
         case .sleep(let round, let index):
-            switch b.sleep(round: round, deadline: deadline) {
+            switch b.sleep(round: round, deadline: deadline, interrupted: { SynchronizeLua.interrupted(L) }) {
             case .passed:
                 lua.push(Int64(index) + 1)
                 return 1
             case .broken: return broken(lua, "barrier is broken")
             case .timedOut: return broken(lua, "barrier wait timed out")
+            case .interrupted: return 0
             }
         }
     }

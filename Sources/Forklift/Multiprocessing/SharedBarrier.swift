@@ -47,12 +47,16 @@ struct SharedBarrier {
         /// The last party: run the action, then `finishRound`.
         case last(index: UInt32)
         case broken
+        /// Called from the barrier's own action.
+        case reentered
     }
 
     /// Registers an arrival. For `.last` the mutex stays locked until
     /// `finishRound` or `breakBarrier(unlocking: true)`.
     func arrive() -> Arrival {
-        _ = mutex.lock()
+        // This thread holds the mutex only while running the action: a
+        // `wait` from inside the action.
+        if mutex.lock() == .wouldDeadlock { return .reentered }
         if forklift_load32(brokenWord) != 0 {
             mutex.unlock()
             return .broken
@@ -72,25 +76,27 @@ struct SharedBarrier {
         Futex(roundWord).wakeAll()
     }
 
-    enum Outcome { case passed, broken, timedOut }
+    enum Outcome { case passed, broken, timedOut, interrupted }
 
     /// Sleeps until the round ends, the barrier breaks, or `deadline`; a
-    /// sleeper that times out breaks the barrier (as in Python).
-    func sleep(round: UInt32, deadline: Double?) -> Outcome {
+    /// sleeper that times out (or is interrupted) breaks the barrier, as in Python.
+    func sleep(round: UInt32, deadline: Double?, interrupted: () -> Bool = { false }) -> Outcome {
         let futex = Futex(roundWord)
         while true {
             if futex.value != round {
                 return forklift_load32(resetRoundWord) == round &+ 1 ? .broken : .passed
             }
             if forklift_load32(brokenWord) != 0 { return .broken }
-            if !futex.wait(whileEqualTo: round, deadline: deadline) {
+            let inTime = futex.wait(whileEqualTo: round, deadline: deadline)
+            let stop = inTime && interrupted()
+            if !inTime || stop {
                 _ = mutex.lock()
                 let stillWaiting = futex.value == round && forklift_load32(brokenWord) == 0
                 if stillWaiting { forklift_store32(brokenWord, 1) }
                 mutex.unlock()
                 guard stillWaiting else { continue }
                 futex.wakeAll()
-                return .timedOut
+                return stop ? .interrupted : .timedOut
             }
         }
     }

@@ -38,19 +38,28 @@ struct SharedLock {
         nonmutating set { depthWord.pointee = newValue }
     }
 
-    enum Acquired {
+    enum Acquired: Equatable {
         case acquired
         /// Acquired; the previous holder (this thread id) died holding it.
         case recoveredFrom(UInt32)
         case failed
         /// A non-recursive lock already held by this thread, asked to wait forever.
         case deadlock
+        /// `interrupted()` said to stop waiting (Ctrl-C).
+        case interrupted
     }
 
+    /// How long one mutex wait lasts before `interrupted` is asked again: a
+    /// signal does not end a mutex wait, so Ctrl-C is noticed within this.
+    static let waitSlice = 0.2
+
     /// Acquires; `recursive` re-enters when already held by this thread.
-    /// `blocking` false: try once; else wait until `deadline` (nil: forever).
+    /// `blocking` false: try once; else wait until `deadline` (nil: forever)
+    /// or until `interrupted()` returns true.
     @inline(__always)
-    func acquire(recursive: Bool, blocking: Bool = true, deadline: Double? = nil) -> Acquired {
+    func acquire(
+        recursive: Bool, blocking: Bool = true, deadline: Double? = nil, interrupted: () -> Bool = { false }
+    ) -> Acquired {
         let me = Self.me
         if forklift_load32(ownerWord) == me {
             if recursive {
@@ -63,7 +72,16 @@ struct SharedLock {
             return .failed
         }
         let previous = forklift_load32(ownerWord)
-        let outcome = blocking ? mutex.lock(deadline: deadline) : mutex.tryLock()
+        var outcome = mutex.tryLock()
+        if blocking && outcome == .timedOut {
+            while true {
+                let now = Clock.now()
+                if let deadline, now >= deadline { break }
+                outcome = mutex.lock(deadline: min(deadline ?? .infinity, now + Self.waitSlice))
+                if outcome != .timedOut { break }
+                if interrupted() { return .interrupted }
+            }
+        }
         switch outcome {
         case .acquired:
             take(me)
@@ -107,9 +125,9 @@ struct SharedLock {
     }
 
     /// Re-acquires after `releaseAll`, restoring the depth.
-    func reacquire(levels: UInt32) -> Acquired {
-        let result = acquire(recursive: true)
-        depthWord.pointee = levels
+    func reacquire(levels: UInt32, interrupted: () -> Bool) -> Acquired {
+        let result = acquire(recursive: true, interrupted: interrupted)
+        if result != .interrupted { depthWord.pointee = levels }
         return result
     }
 

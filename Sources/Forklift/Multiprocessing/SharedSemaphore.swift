@@ -36,8 +36,9 @@ struct SharedSemaphore {
         return false
     }
 
-    /// Takes a unit, waiting until `deadline` (nil: forever) unless not `blocking`.
-    func acquire(blocking: Bool = true, deadline: Double? = nil) -> Bool {
+    /// Takes a unit, waiting until `deadline` (nil: forever) unless not
+    /// `blocking`; gives up (false) when `interrupted()` says so after a signal.
+    func acquire(blocking: Bool = true, deadline: Double? = nil, interrupted: () -> Bool = { false }) -> Bool {
         if tryTake() { return true }
         guard blocking else { return false }
         let futex = Futex(valueWord)
@@ -46,7 +47,7 @@ struct SharedSemaphore {
             let inTime = futex.wait(whileEqualTo: 0, deadline: deadline)
             forklift_fetch_sub32(waitersWord, 1)
             if tryTake() { return true }
-            if !inTime { return false }
+            if !inTime || interrupted() { return false }
         }
     }
 
@@ -83,10 +84,10 @@ struct SharedEvent {
 
     func clear() { futex.value = 0 }
 
-    /// Waits until set or `deadline` (nil: forever); returns whether it is set.
-    func wait(deadline: Double?) -> Bool {
+    /// Waits until set, `deadline` (nil: forever) or `interrupted()`; returns whether it is set.
+    func wait(deadline: Double?, interrupted: () -> Bool = { false }) -> Bool {
         while futex.value == 0 {
-            if !futex.wait(whileEqualTo: 0, deadline: deadline) { return futex.value != 0 }
+            if !futex.wait(whileEqualTo: 0, deadline: deadline) || interrupted() { return futex.value != 0 }
         }
         return true
     }
@@ -118,11 +119,13 @@ struct SharedConditionState {
     }
 
     /// `wait`: the caller holds the lock `lock` (checked by the binding).
-    func wait(lock: SharedLock, deadline: Double?) -> (notified: Bool, relock: SharedLock.Acquired) {
+    func wait(lock: SharedLock, deadline: Double?, interrupted: () -> Bool = { false })
+        -> (notified: Bool, relock: SharedLock.Acquired)
+    {
         forklift_fetch_add32(waitersWord, 1)
         let levels = lock.releaseAll()
-        var notified = tokens.acquire(deadline: deadline)
-        let relock = lock.reacquire(levels: levels)
+        var notified = tokens.acquire(deadline: deadline, interrupted: interrupted)
+        let relock = lock.reacquire(levels: levels, interrupted: interrupted)
         if !notified {
             if tokens.tryTake() {
                 notified = true

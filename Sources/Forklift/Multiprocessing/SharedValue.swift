@@ -68,7 +68,11 @@ extension SharedObject {
         guard let state = lock else { return body() }
         let lock = SharedLock(state)
         if lock.isMine { return body() }
-        guard SynchronizeLua.report(lua, lock.acquire(recursive: true), self) != nil else { return nil }
+        let L = lua.L
+        guard SynchronizeLua.report(lua, lock.acquire(recursive: true) { SynchronizeLua.interrupted(L) }, self) == true else {
+            if SynchronizeLua.interrupted(L) { ModuleError.push(lua, .stateError, "interrupted") }
+            return nil
+        }
         let r = body()
         _ = lock.release()
         return r

@@ -160,6 +160,11 @@ enum SynchronizeLua {
         return (blocking, blocking ? deadline(timeoutValue) : nil)
     }
 
+    /// Whether Ctrl-C asked the running chunk to stop: its handler arms a
+    /// hook that raises "interrupted!" as soon as control is back in Lua, so
+    /// waits give up and return.
+    @inline(__always) static func interrupted(_ L: OpaquePointer) -> Bool { lua_gethook(L) != nil }
+
     // MARK: Guards (Lock, RLock, Semaphore, Condition)
 
     /// The lock an object acquires: its own, or a Condition's.
@@ -175,19 +180,22 @@ enum SynchronizeLua {
     /// Acquires a guard; nil after pushing an error.
     @inline(__always)
     static func acquire(_ lua: Lua, _ o: SharedObject, blocking: Bool, deadline: Double?) -> Bool? {
-        if o.kind == .semaphore { return SharedSemaphore(state: o.payload).acquire(blocking: blocking, deadline: deadline) }
+        let L = lua.L
+        if o.kind == .semaphore {
+            return SharedSemaphore(state: o.payload).acquire(blocking: blocking, deadline: deadline) { interrupted(L) }
+        }
         guard let (lock, recursive) = lockOf(o) else {
             ModuleError.push(lua, .valueError, "not a lock")
             return nil
         }
-        return report(lua, lock.acquire(recursive: recursive, blocking: blocking, deadline: deadline), o)
+        return report(lua, lock.acquire(recursive: recursive, blocking: blocking, deadline: deadline) { interrupted(L) }, o)
     }
 
     /// Turns an acquisition's outcome into a result (reporting a recovery on stderr).
     static func report(_ lua: Lua, _ outcome: SharedLock.Acquired, _ o: SharedObject) -> Bool? {
         switch outcome {
         case .acquired: return true
-        case .failed: return false
+        case .failed, .interrupted: return false
         case .recoveredFrom(let owner):
             let who = owner == 0 ? "" : " (pid \(owner))"
             fputs("multiprocessing: acquired a \(SharedObjects.metatableName(o.kind)) whose previous owner died\(who) while holding it\n", forklift_stderr())
@@ -266,7 +274,9 @@ enum SynchronizeLua {
         let lua = Lua(L)
         guard let o = guardObject(lua) else { return lua.raiseTop }
         guard let acquired = acquire(lua, o, blocking: true, deadline: nil) else { return lua.raiseTop }
-        guard acquired else { return ModuleError.raise(lua, .stateError, "could not acquire") }
+        guard acquired else {
+            return interrupted(L) ? 0 : ModuleError.raise(lua, .stateError, "could not acquire")
+        }
         let status = forklift_pcall(L, lua.top - 2, forklift_multret, 0)
         guard release(lua, o) else { return lua.raiseTop }
         return status == LUA_OK ? lua.top - 1 : lua.raiseTop
@@ -341,7 +351,7 @@ enum SynchronizeLua {
         let lua = Lua(L)
         var t: Double?
         guard let e = event(lua), timeout(lua, 2, &t) else { return lua.raiseTop }
-        lua.push(e.wait(deadline: deadline(t)))
+        lua.push(e.wait(deadline: deadline(t)) { interrupted(L) })
         return 1
     }
 
