@@ -5,6 +5,8 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 int forklift_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
@@ -41,3 +43,49 @@ int forklift_thread_id(void) {
 void forklift_forget_thread_id(void) { forklift_cached_tid = 0; }
 
 int forklift_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+long forklift_send_with_fds(int sock, const void *buf, unsigned long len, const int *fds, int nfds) {
+    char control[CMSG_SPACE(sizeof(int) * 16)];
+    if (nfds < 0 || nfds > 16) return -1;
+    struct iovec iov = { (void *)buf, len };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (nfds > 0) {
+        memset(control, 0, sizeof control);
+        msg.msg_control = control;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    }
+    return (long)sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+
+long forklift_recv_with_fds(int sock, void *buf, unsigned long cap, int *fds, int maxfds, int *nfds) {
+    char control[CMSG_SPACE(sizeof(int) * 16)];
+    struct iovec iov = { buf, cap };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    *nfds = 0;
+    long r = (long)recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (r < 0) return r;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (int i = 0; i < n; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                if (*nfds < maxfds) fds[(*nfds)++] = fd; else close(fd);
+            }
+        }
+    }
+    return r;
+}

@@ -8,6 +8,8 @@ import Glibc
 enum ForkliftCommand {
     static func main() {
         let argv = CommandLine.arguments
+        // A worker started by the spawn or forkserver start method.
+        if SpawnedProcess.isRequested(argv) { exit(SpawnedProcess.main(argv)) }
         let host: LuaState
         do {
             host = try LuaState(openStandardLibraries: false)

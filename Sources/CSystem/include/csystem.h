@@ -64,4 +64,10 @@ static inline bool forklift_cas16(uint16_t *w, uint16_t *expected, uint16_t desi
     return __atomic_compare_exchange_n(w, expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
+/* sendmsg(2) of `len` bytes with `nfds` descriptors attached (SCM_RIGHTS). */
+long forklift_send_with_fds(int sock, const void *buf, unsigned long len, const int *fds, int nfds);
+/* recvmsg(2) of up to `cap` bytes; received descriptors go to `fds` (at most
+ * `maxfds`, close-on-exec), their number to `*nfds`. */
+long forklift_recv_with_fds(int sock, void *buf, unsigned long cap, int *fds, int maxfds, int *nfds);
+
 #endif

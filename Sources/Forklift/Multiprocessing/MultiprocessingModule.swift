@@ -23,12 +23,15 @@ enum MultiprocessingModule {
         ProcessPrimitives.register,
         { lua in register(lua, [("Pipe", Connection.pipe)]) },
         PoolChannel.register,
+        StartMethods.register,
+        ForkServer.register,
         registerOptions,
     ]
 
     /// Lua parts, run in order with the module table as argument: (chunk name, source).
     static let luaParts: [(String, String)] = [
         ("process", ProcessLua.source),
+        ("context", ContextLua.source),
         ("pool", PoolLua.source),
     ]
 

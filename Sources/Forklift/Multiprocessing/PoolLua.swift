@@ -147,27 +147,53 @@ Pool.__index = Pool
 Pool.__name = "multiprocessing.Pool"
 local pool_counter = 0
 
+mp._pool_worker_main = worker_main
+
 local function spawn_worker(pool)
   local task_r, task_w = rawpipe()
   local result_r, result_w = rawpipe()
   pool._worker_counter = pool._worker_counter + 1
   local name = "ForkPoolWorker-" .. pool._worker_counter
-  mp._before_fork()
-  local pid = fork(true)
-  if pid == 0 then
-    closefd(task_w); closefd(result_r)
-    -- Not daemonic (unlike Python's workers): a task may start a Process or
-    -- a Pool. The parent still terminates workers at exit (fork(true) above).
-    mp._become_child(name, pool._owner, false)
-    local ok, err = xpcall(worker_main, function(e) return trim(debug.traceback(describe_error(e), 2)) end,
-                           task_r, result_w, pool._initializer, pool._initargs, pool._maxtasks)
-    if not ok then io.stderr:write("Process ", name, ":\n", err, "\n") exit(1) end
-    exit(0)
+  local method = pool._method
+  local pid, status
+  if method == nil or method == "fork" then
+    mp._before_fork()
+    local refused
+    pid, refused = fork(true)
+    if pid == 0 then
+      closefd(task_w); closefd(result_r)
+      -- Not daemonic (unlike Python's workers): a task may start a Process or
+      -- a Pool. The parent still terminates workers at exit (fork(true) above).
+      mp._become_child(name, pool._owner, false)
+      local ok, err = xpcall(worker_main, function(e) return trim(debug.traceback(describe_error(e), 2)) end,
+                             task_r, result_w, pool._initializer, pool._initargs, pool._maxtasks)
+      if not ok then io.stderr:write("Process ", name, ":\n", err, "\n") exit(1) end
+      exit(0)
+    elseif pid == nil then
+      -- This process has threads: forking it is unsafe.
+      if method == "fork" then
+        for _, fd in ipairs({ task_r, task_w, result_r, result_w }) do closefd(fd) end
+        raise("StateError", refused)
+      end
+      method = "forkserver"
+      pool._method = method
+    end
+  end
+  if pid == nil then
+    name = (method == "spawn" and "SpawnPoolWorker-" or "ForkServerPoolWorker-") .. pool._worker_counter
+    local ok, p, s = pcall(mp._launch, method, { kind = "poolworker", name = name },
+      { initializer = pool._initializer, initargs = pool._initargs, maxtasks = pool._maxtasks },
+      { task_r, result_w }, true)
+    if not ok then
+      for _, fd in ipairs({ task_r, task_w, result_r, result_w }) do closefd(fd) end
+      error(p, 0)
+    end
+    pid, status = p, s
   end
   closefd(task_r); closefd(result_w)
   local ch = channel_new(task_w, result_r)
   all_channels[ch] = true
-  local w = { pid = pid, ch = ch, outstanding = {}, first = 1, last = 0, fids = {}, name = name }
+  local w = { pid = pid, ch = ch, outstanding = {}, first = 1, last = 0, fids = {}, name = name, _status = status }
   return w
 end
 
@@ -179,9 +205,13 @@ end
 
 --- `mp.Pool(n)` or `mp.Pool{processes=, initializer=, initargs=, maxtasksperchild=}`.
 function mp.Pool(spec, initializer, initargs, maxtasks)
-  local n
+  local n, method
   if type(spec) == "table" then
     n, initializer, initargs, maxtasks = spec.processes, spec.initializer, spec.initargs, spec.maxtasksperchild
+    method = spec.start_method
+    if method ~= nil and method ~= "fork" and method ~= "spawn" and method ~= "forkserver" then
+      raise("ValueError", "cannot find context for '" .. tostring(method) .. "'")
+    end
   else
     n = spec
   end
@@ -202,7 +232,7 @@ function mp.Pool(spec, initializer, initargs, maxtasks)
     _size = n, _initializer = initializer, _initargs = initargs, _maxtasks = maxtasks,
     _state = "running", _workers = {}, _pending = {}, _pending_first = 1, _pending_last = 0,
     _jobs = {}, _job_counter = 0, _fids = {}, _fid_counter = 0, _worker_counter = 0,
-    _owner = mp._getpid(), _id = pool_counter, _due = {},
+    _owner = mp._getpid(), _id = pool_counter, _due = {}, _method = method or mp.get_start_method(true),
   }, Pool)
   for i = 1, n do pool._workers[i] = spawn_worker(pool) end
   rebuild_channels(pool)
@@ -407,15 +437,16 @@ end
 
 --- The event loop ---------------------------------------------------------------------
 
-local function reap(pid)
-  local code = wait(pid)
+local function reap(w)
+  if w._status then return (mp._wait_status(w, nil)) end
+  local code = wait(w.pid)
   return code
 end
 
 local function worker_lost(pool, index, w, reason)
   -- A malformed frame, not end of file: the worker may still run.
   if reason ~= "eof" then signal(w.pid, mp._SIGKILL) end
-  local code = reap(w.pid)
+  local code = reap(w)
   local fields = { pid = w.pid }
   local desc
   if code ~= nil and code < 0 then fields.signal = -code; desc = "killed by signal " .. (-code)
@@ -444,7 +475,7 @@ local function worker_lost(pool, index, w, reason)
 end
 
 local function retire(pool, index, w)
-  reap(w.pid)
+  reap(w)
   w.ch:close()
   all_channels[w.ch] = nil
   table.remove(pool._workers, index)
@@ -854,10 +885,14 @@ local function stop_workers(pool, sig)
     all_channels[w.ch] = nil
   end
   for _, w in ipairs(pool._workers) do
+    local function wait_for(timeout)
+      if w._status then return mp._wait_status(w, timeout) end
+      return wait(w.pid, timeout)
+    end
     if sig then
-      if wait(w.pid, 1.0) == nil then signal(w.pid, mp._SIGKILL); wait(w.pid) end
+      if wait_for(1.0) == nil then signal(w.pid, mp._SIGKILL); wait_for(nil) end
     else
-      wait(w.pid)
+      wait_for(nil)
     end
   end
   pool._workers = {}

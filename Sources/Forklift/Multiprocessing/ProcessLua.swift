@@ -106,30 +106,64 @@ function Process:start()
     raise("StateError", "can only start a process object created by the current process")
   end
   if this.daemon then raise("StateError", "daemonic processes are not allowed to have children") end
-  mp._before_fork()
-  local pid = fork(self.daemon)
-  if pid == 0 then
-    -- The child.
-    parent = { name = this.name, pid = self._parent_pid }
-    this = self
-    self._pid = mp._getpid()
-    children = {}
-    mp._after_fork_child()
-    local ok, err = xpcall(self.run, traceback_of, self)
-    if not ok then
-      io.stderr:write("Process ", self.name, ":\n", err, "\n")
-      exit(1)
+  local method = self.start_method or mp.get_start_method(true)
+  if method == nil or method == "fork" then
+    mp._before_fork()
+    local pid, refused = fork(self.daemon)
+    if pid == 0 then
+      -- The child.
+      parent = { name = this.name, pid = self._parent_pid }
+      this = self
+      self._pid = mp._getpid()
+      children = {}
+      mp._after_fork_child()
+      local ok, err = xpcall(self.run, traceback_of, self)
+      if not ok then
+        io.stderr:write("Process ", self.name, ":\n", err, "\n")
+        exit(1)
+      end
+      exit(0)
+    elseif pid then
+      self._pid = pid
+      children[pid] = self
+      return
     end
-    exit(0)
+    -- This process has threads: forking it is unsafe.
+    if method == "fork" then raise("StateError", refused) end
+    method = "forkserver"
   end
-  self._pid = pid
-  children[pid] = self
+  local meta = { kind = "process", name = self.name, daemon = self.daemon, identity = self._identity }
+  local run = rawget(self, "run")
+  local payload = { target = self.target, args = self.args, run = run }
+  self._pid, self._status = mp._launch(method, meta, payload, {}, self.daemon)
+  self._method = method
+  children[self._pid] = self
+end
+
+--- The child side of spawn/forkserver: becomes the process described by `meta`.
+function mp._run_spawned_process(meta, payload)
+  local self = setmetatable({ name = meta.name, daemon = meta.daemon, target = payload.target,
+                              args = payload.args or {}, _identity = meta.identity, _counter = 0,
+                              _parent_pid = meta.parent_pid }, Process)
+  if payload.run then self.run = payload.run end
+  parent = { name = meta.parent_name or "MainProcess", pid = meta.parent_pid }
+  this = self
+  self._pid = mp._getpid()
+  children = {}
+  local ok, err = xpcall(self.run, traceback_of, self)
+  if not ok then
+    io.stderr:write("Process ", self.name, ":\n", err, "\n")
+    exit(1)
+  end
+  exit(0)
 end
 
 --- Reaps the child if it ended (waiting up to `timeout`; nil waits for it).
 function Process:_poll(timeout)
   if self._reaped then return true end
-  local code, why = wait(self._pid, timeout)
+  local code, why
+  if self._status then code, why = mp._wait_status(self, timeout)
+  else code, why = wait(self._pid, timeout) end
   if code == nil and why then
     -- Not our child any more (reaped elsewhere): record it as gone.
     code = self._exitcode

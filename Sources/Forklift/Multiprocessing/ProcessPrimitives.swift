@@ -26,7 +26,8 @@ enum ProcessPrimitives {
         lua.setField(-2, "_SIGKILL")
     }
 
-    /// `_fork(daemon)` → pid in the parent, 0 in the child.
+    /// `_fork(daemon)` → pid in the parent, 0 in the child; nil and the reason
+    /// when this process has other threads (forking it would be unsafe).
     static let fork: LuaCFunction = { L in
         guard let L else { return 0 }
         let lua = Lua(L)
@@ -35,8 +36,10 @@ enum ProcessPrimitives {
         do {
             pid = try ProcessControl.fork()
         } catch let refused as ProcessControl.ForkRefused {
-            // Not an OS failure: the host is in a state where forking is unsafe.
-            return ModuleError.raise(lua, .stateError, refused.description)
+            // Not an error yet: without an explicit "fork" the caller falls back to the fork server.
+            lua.pushNil()
+            lua.push(refused.description)
+            return 2
         } catch {
             return ModuleError.raise(lua, .osError, "\(error)")
         }

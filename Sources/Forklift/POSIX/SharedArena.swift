@@ -66,6 +66,23 @@ final class SharedArena {
         throw lastError
     }
 
+    /// Maps the arena a spawning parent passed down as descriptor `fd` (a
+    /// process started by exec inherits no mapping, only the memfd). It may
+    /// land at another address: objects are named by offset.
+    static func adopt(descriptor fd: Int32) throws(SystemError) -> SharedArena {
+        if let current { return current }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw SystemError("fstat") }
+        let size = Int(info.st_size)
+        guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0), p != MAP_FAILED else {
+            throw SystemError("mmap")
+        }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        let arena = SharedArena(base: p, size: size, descriptor: FileDescriptor(rawValue: fd))
+        current = arena
+        return arena
+    }
+
     /// The address of `offset` in this process.
     @inline(__always) func address(_ offset: Int) -> UnsafeMutableRawPointer { base + offset }
 

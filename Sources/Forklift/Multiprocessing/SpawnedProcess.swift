@@ -1,0 +1,49 @@
+internal import CLua
+internal import CSystem
+internal import Glibc
+
+/// The entry point of a process started by the `spawn` start method (and of
+/// the fork server): a fresh `forklift` executable told by a hidden first
+/// argument to become a worker instead of running a script.
+///
+/// Descriptors it inherits: 3 the parent's spec connection (read end), 4 the
+/// shared-memory arena, 5 and 6 (pool workers) the task and result pipes.
+public enum SpawnedProcess {
+    /// The hidden first argument: `forklift --forklift-spawned <parent pid>`.
+    public static let flag = "--forklift-spawned"
+
+    /// True when `arguments` (argv) ask for a spawned worker.
+    public static func isRequested(_ arguments: [String]) -> Bool {
+        arguments.count >= 3 && arguments[1] == flag
+    }
+
+    /// Runs the worker and returns its exit status (normally it leaves
+    /// through `_exit` from Lua and never returns).
+    public static func main(_ arguments: [String]) -> Int32 {
+        guard arguments.count >= 3, let parent = pid_t(arguments[2]) else { return 2 }
+        _ = forklift_set_parent_death_signal(SIGKILL)
+        if getppid() != parent { return 1 }
+        do {
+            _ = try SharedArena.adopt(descriptor: 4)
+        } catch {
+            fputs("forklift worker: cannot map the shared arena: \(error)\n", forklift_stderr())
+            return 1
+        }
+        let state: LuaState
+        do { state = try LuaState() } catch {
+            fputs("forklift worker: cannot create a Lua state\n", forklift_stderr())
+            return 1
+        }
+        state.installMultiprocessing()
+        do {
+            try state.run(#"require("multiprocessing")._spawned_main(...)"#, chunkName: "=[spawned]",
+                          arguments: arguments.dropFirst(3).map { LuaValue.string(LuaString($0)) })
+        } catch {
+            fputs("forklift worker: \(error.description)\n", forklift_stderr())
+            fflush(nil)
+            return 1
+        }
+        fflush(nil)
+        return 0
+    }
+}
