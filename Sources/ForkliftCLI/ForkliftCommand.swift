@@ -8,6 +8,7 @@ import Glibc
 enum ForkliftCommand {
     static func main() {
         let argv = CommandLine.arguments
+        SpawnedProcess.prepareExecutable()
         // A worker started by the spawn or forkserver start method.
         if SpawnedProcess.isRequested(argv) { exit(SpawnedProcess.main(argv)) }
         let host: LuaState

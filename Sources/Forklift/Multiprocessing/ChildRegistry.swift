@@ -37,9 +37,18 @@ final class ChildRegistry {
         }
         external.removeAll()
         for (pid, child) in children where child.daemon { kill(pid, SIGTERM) }
-        for pid in children.keys {
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        for (pid, child) in children {
+            // A daemon that ignores SIGTERM gets SIGKILL after a second.
+            // (A wait that fails means the pid is not ours any more: never signal it then.)
+            if child.daemon {
+                do throws(SystemError) {
+                    if try ProcessControl.wait(pid, timeout: 1.0) != nil { continue }
+                } catch {
+                    continue
+                }
+                kill(pid, SIGKILL)
+            }
+            _ = try? ProcessControl.wait(pid, block: true)
         }
         children.removeAll()
     }

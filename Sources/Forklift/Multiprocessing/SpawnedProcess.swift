@@ -17,12 +17,17 @@ public enum SpawnedProcess {
         arguments.count >= 3 && arguments[1] == flag
     }
 
+    /// Starts the `forklift` executable clean: no signal blocked, whatever its
+    /// launcher blocked (see `ProcessControl.unblockAllSignals`).
+    public static func prepareExecutable() { ProcessControl.unblockAllSignals() }
+
     /// Runs the worker and returns its exit status (normally it leaves
     /// through `_exit` from Lua and never returns).
     public static func main(_ arguments: [String]) -> Int32 {
         guard arguments.count >= 3, let parent = pid_t(arguments[2]) else { return 2 }
         _ = forklift_set_parent_death_signal(SIGKILL)
         if getppid() != parent { return 1 }
+        ProcessControl.unblockAllSignals()
         do {
             _ = try SharedArena.adopt(descriptor: 4)
         } catch {

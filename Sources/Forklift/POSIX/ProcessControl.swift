@@ -108,6 +108,16 @@ enum ProcessControl {
         return nil
     }
 
+    /// Unblocks every signal in this thread. A process launched from a thread
+    /// that blocks signals (as Foundation's `Process` does) inherits that
+    /// mask; the `forklift` executable starts clean so that Ctrl-C and
+    /// `terminate()` reach it and its children. The corresponding C function is `sigprocmask`.
+    static func unblockAllSignals() {
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        sigprocmask(SIG_SETMASK, &empty, nil)
+    }
+
     /// Sends `signal` to `pid`; false if it no longer exists. The corresponding C function is `kill`.
     @discardableResult
     static func send(_ signal: Int32, to pid: pid_t) -> Bool { kill(pid, signal) == 0 }
