@@ -184,6 +184,9 @@ struct Decoder {
         let L = lua.L
         let n = try reader.readLength()
         let code = try reader.readBytes(n)
+        guard try reader.read(UInt64.self) == CodecFormat.checksum(code) else {
+            throw DecodeError("function bytecode damaged (checksum mismatch)")
+        }
         let status = forklift_loadbuffer(
             L, code.baseAddress?.assumingMemoryBound(to: CChar.self), n, "=(received function)", "b")
         guard status == LUA_OK else {

@@ -249,6 +249,7 @@ struct Encoder: ~Copyable {
         lua.pop()
         out.appendVarint(UInt64(code.count))
         out.append(bytes: code.bytes)
+        out.append(CodecFormat.checksum(code.bytes))
         var n: Int32 = 0
         while lua_getupvalue(L, index, n + 1) != nil {
             lua.pop()

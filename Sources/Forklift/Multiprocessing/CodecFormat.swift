@@ -10,7 +10,7 @@
 /// | string | bytes | varint length, bytes |
 /// | table | new table, gets the next reference id | u32 n, n sequence values (keys 1...n), u32 m, m key/value pairs |
 /// | reference | a table or function seen earlier in this message | varint id |
-/// | function | Lua function, gets the next reference id | varint length, `lua_dump` bytes, varint n, n upvalues |
+/// | function | Lua function, gets the next reference id | varint length, `lua_dump` bytes, u64 checksum, varint n, n upvalues |
 /// | joinedUpvalue | (only as an upvalue) shares another function's upvalue | varint function id, varint upvalue index |
 /// | module | `package.loaded[name]` of the receiver | varint length, name |
 /// | cFunction | `package.loaded[module][key]` of the receiver | module name, key name (each varint length + bytes) |
@@ -19,7 +19,7 @@
 /// | namedMetatable | (only before a table) the receiver's `luaL_getmetatable(name)` | varint length, name, the table |
 enum CodecFormat {
     /// Bumped whenever the format changes; a mismatch is refused on decode.
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
 
     static let tagNil: UInt8 = 0
     static let tagFalse: UInt8 = 1
@@ -40,6 +40,15 @@ enum CodecFormat {
     /// Deepest nesting of tables/functions accepted both ways (keeps a hostile
     /// or runaway message from exhausting the C or Lua stack).
     static let maxDepth = 200
+
+    /// FNV-1a over a function's bytecode. Lua's `load` trusts binary chunks
+    /// (corrupt bytecode can crash the interpreter), so bytes damaged on the way
+    /// are refused before they reach it.
+    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return h
+    }
 
     @inline(__always) static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
     @inline(__always) static func unzigzag(_ u: UInt64) -> Int64 { Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1) }
