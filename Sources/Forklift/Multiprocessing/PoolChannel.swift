@@ -85,6 +85,30 @@ extension PoolChannel {
         ])
     }
 
+    /// True when the value at absolute `index` is only nil, booleans,
+    /// numbers, strings and tables of them without metatables, nested at most
+    /// 8 deep: such a value always crosses, and this walk costs far less than
+    /// encoding it. false means "ask the encoder".
+    static func isPlainData(_ L: OpaquePointer, _ index: Int32, depth: Int) -> Bool {
+        let type = lua_type(L, index)
+        if type == LUA_TNIL || type == LUA_TBOOLEAN || type == LUA_TNUMBER || type == LUA_TSTRING { return true }
+        guard type == LUA_TTABLE, depth < 8, lua_checkstack(L, 4) != 0 else { return false }
+        if lua_getmetatable(L, index) != 0 {
+            lua_settop(L, -2)
+            return false
+        }
+        lua_pushnil(L)
+        while lua_next(L, index) != 0 {
+            let top = lua_gettop(L)
+            guard isPlainData(L, top - 1, depth: depth + 1), isPlainData(L, top, depth: depth + 1) else {
+                lua_settop(L, -3)
+                return false
+            }
+            lua_settop(L, -2)
+        }
+        return true
+    }
+
     /// `mp._check_sendable(t, i, j [, root])`: raises `NotSendable` naming the
     /// first of `t[i..j]` that cannot cross (as `[k]`, or as `root` when
     /// given), so a call is refused before any of its tasks is sent. Plain
@@ -97,20 +121,21 @@ extension PoolChannel {
             return ModuleError.raise(lua, .valueError, "_check_sendable(t, i, j)")
         }
         let root = lua.toString(4)
+        // One encoder for every item: its output is dropped after each one.
+        var encoder: Encoder? = nil
         var i = first
         while i <= last {
             let type = lua_rawgeti(L, 1, i)
-            if type == LUA_TTABLE || type == LUA_TFUNCTION || type == LUA_TUSERDATA || type == LUA_TTHREAD
-                || type == LUA_TLIGHTUSERDATA
-            {
-                var encoder = Encoder(lua)
+            if (type > LUA_TSTRING || type == LUA_TLIGHTUSERDATA) && !isPlainData(L, lua_gettop(L), depth: 0) {
+                if encoder == nil { encoder = Encoder(lua) }
                 do throws(NotSendableError) {
-                    try encoder.encode(at: -1, root: root ?? "[\(i)]")
+                    try encoder?.encode(at: -1, root: root ?? "[\(i)]")
                 } catch {
                     return ModuleError.raise(lua, .notSendable, error.description)
                 }
+                if let n = encoder?.out.count, n > 1 << 20 { encoder = nil }
             }
-            lua.pop()
+            lua_settop(L, -2)
             i += 1
         }
         return 0

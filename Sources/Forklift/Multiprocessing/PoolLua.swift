@@ -425,10 +425,10 @@ end
 
 -- Ends `job` at once with `err` (its tasks still queued are dropped, results
 -- of those already running are ignored).
-fail_job = function(job, err)
+fail_job = function(job, err, index)
   if job.ready or job.cancelled then return end
   job.errors = job.errors or {}
-  local index = (type(err) == "table" and math.type(err.index) == "integer") and err.index or 1
+  index = index or (type(err) == "table" and math.type(err.index) == "integer" and err.index) or 1
   job.errors[index] = err
   job.error_index = index
   finish_job(job)
@@ -752,7 +752,15 @@ refill = function(pool)
         local chunk, c = {}, 0
         local size = job.chunksize or 64
         while c < size do
-          local v = job.iter()
+          local fine, v = pcall(job.iter)
+          if not fine then
+            -- The script's own iterator raised: the imap loop raises it, and
+            -- the pool's other calls are not affected.
+            job.exhausted = true
+            streams[job] = nil
+            fail_job(job, v, job.submitted + c + 1)
+            return
+          end
           if v == nil then job.exhausted = true break end
           c = c + 1
           chunk[c] = v
