@@ -16,10 +16,16 @@ enum PoolTestKit {
           return t
         end
         local function fd_count()
-          local n = 0
-          local ls = io.popen("ls /proc/" .. mp.current_process().pid .. "/fd")
-          for _ in ls:lines() do n = n + 1 end
+          -- Distinct targets: popen's own pipe may be listed with one or both
+          -- ends (the parent closes the write end while ls runs).
+          local targets, n = {}, 0
+          local ls = io.popen("ls -l /proc/" .. mp.current_process().pid .. "/fd")
+          for line in ls:lines() do
+            local target = line:match(" %-> (.*)$")
+            if target then targets[target] = (targets[target] or 0) + 1 end
+          end
           ls:close()
+          for _ in pairs(targets) do n = n + 1 end
           return n
         end
         local function alive(pid)

@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+
+/// What users hit beyond the happy path: big and many items, empty input,
+/// chunk sizes, loops left early, errors raised by the script's own code.
+@Suite("mp.Pool under stress", .serialized)
+struct PoolStressTests {
+    @Test func largeAndManyItems() throws {
+        let r = try PoolTestKit.run("""
+            local pool <close> = mp.Pool(2)
+            local big = {}
+            for i = 1, 8 do big[i] = string.rep(string.char(64 + i), 1 << 20) .. "\\0end" end
+            local r = pool:map(function(s) return s:upper() .. #s end, big)
+            for i = 1, 8 do assert(r[i] == big[i]:upper() .. ((1 << 20) + 4), "item " .. i) end
+            print("big", #r)
+            local args = {}
+            for i = 1, 100000 do args[i] = {i, i + 1, n = 2} end
+            local r = pool:starmap(function(a, b) return a * b end, args)
+            local sum = 0
+            for i = 1, #r do assert(r[i] == i * (i + 1)); sum = sum + r[i] end
+            print("starmap", #r, sum)
+            """)
+        #expect(r.stdout == "big\t8\nstarmap\t100000\t333343333400000\n")
+    }
+
+    @Test func emptyInputs() throws {
+        let r = try PoolTestKit.run("""
+            local pool <close> = mp.Pool(2)
+            print(#pool:map(print, {}), #pool:starmap(print, {}), #pool:map_async(print, {}):get())
+            for _ in pool:imap(print, {}) do error("no item expected") end
+            for _ in pool:imap_unordered(print, {}) do error("no item expected") end
+            for _ in pool:imap(print, function() end) do error("no item expected") end
+            for _ in pool:imap_unordered(print, function() end) do error("no item expected") end
+            print("done")
+            """)
+        #expect(r.stdout == "0\t0\t0\ndone\n")
+    }
+
+    @Test func chunkSizesGiveTheSameResults() throws {
+        let r = try PoolTestKit.run("""
+            local pool <close> = mp.Pool(2)
+            local xs = {}
+            for i = 1, 5003 do xs[i] = i end
+            local want = table.concat(pool:map(function(x) return x * 3 end, xs), ",")
+            for _, cs in ipairs{1, 2, 7, 5003, 1000000} do
+              assert(table.concat(pool:map(function(x) return x * 3 end, xs, {chunksize = cs}), ",") == want, cs)
+              local n = 0
+              for i, v in pool:imap(function(x) return x * 3 end, xs, {chunksize = cs}) do assert(v == 3 * i); n = n + 1 end
+              assert(n == #xs)
+            end
+            print(pcall(pool.map, pool, print, xs, {chunksize = 0}))
+            print(pcall(pool.map, pool, print, xs, {chunksize = 1.5}))
+            """)
+        #expect(r.stdout == """
+            false\tValueError: chunksize must be a positive integer
+            false\tValueError: chunksize must be a positive integer
+
+            """)
+    }
+
+    @Test func imapLeftEarlyDoesNotDelayOrConfuseTheNextCall() throws {
+        let r = try PoolTestKit.run("""
+            local pool <close> = mp.Pool(2)
+            local xs = {}
+            for i = 1, 20000 do xs[i] = i end
+            local slow = function(x) mp.sleep(0.002) return x end
+            local t0 = mp.time()
+            -- Unfinished, the rest of these would take 20 s.
+            for i in pool:imap(slow, xs, {chunksize = 1}) do if i == 3 then break end end
+            print("map after break", table.concat(pool:map(function(x) return -x end, {1, 2, 3}), ","))
+            for i in pool:imap_unordered(slow, xs, {chunksize = 1}) do break end
+            print("apply after break", pool:apply(function() return "fresh" end))
+            local n = 0
+            local produced = 0
+            for i in pool:imap(slow, function() produced = produced + 1; return produced end) do n = n + 1; if n == 5 then break end end
+            local ok, e = pcall(function()
+              for i, v in pool:imap(slow, xs, {chunksize = 1}) do if i == 2 then error("loop body") end end
+            end)
+            print("body error", ok, e:match("loop body$") ~= nil)
+            print("starmap", table.concat(pool:starmap(function(a, b) return a + b end, {{1, 2}, {3, 4}}), ","))
+            print("quick", mp.time() - t0 < 5)
+            -- An iterator driven by hand, without a for loop, still works.
+            local it = pool:imap(function(x) return x * 2 end, {4, 5})
+            print(it()); print(it()); print(it())
+            """, timeout: 30)
+        #expect(r.stdout == """
+            map after break\t-1,-2,-3
+            apply after break\tfresh
+            body error\tfalse\ttrue
+            starmap\t3,7
+            quick\ttrue
+            1\t8
+            2\t10
+            nil
+
+            """)
+    }
+
+    @Test func errorsRaisedByTheScriptsOwnCode() throws {
+        let r = try PoolTestKit.run("""
+            local pool <close> = mp.Pool(2)
+            -- The input iterator raises: the imap loop raises it, the pool goes on.
+            local k = 0
+            local ok, e = pcall(function()
+              for i in pool:imap(function(x) return x end, function() k = k + 1; if k == 100 then error("iterator broke") end return k end) do end
+            end)
+            print("iterator", ok, e:match("iterator broke$") ~= nil)
+            print("next", pool:map(function(x) return x + 1 end, {1})[1])
+            -- A callback raises: the call that ran it raises; the result stays available.
+            local ar = pool:apply_async(function() return 5 end, {}, {callback = function() error("callback broke") end})
+            local ok, e = pcall(ar.get, ar)
+            print("callback", ok, e:match("callback broke$") ~= nil, ar:get())
+            -- Pool methods called with a wrong receiver or function.
+            print(pcall(pool.map, pool, 42, {1}))
+            print(pcall(pool.map, pool, print, 42))
+            print(pcall(pool.imap, pool, print, 42))
+            print(pcall(pool.apply_async, pool, print, 42))
+            """)
+        #expect(r.stdout == """
+            iterator\tfalse\ttrue
+            next\t2
+            callback\tfalse\ttrue\t5
+            false\tValueError: the function to map must be callable, got number
+            false\tValueError: map expects a table of items, got number
+            false\tValueError: imap expects a table or an iterator function, got number
+            false\tValueError: apply_async args must be a table
+
+            """)
+    }
+}
