@@ -82,6 +82,9 @@ struct SharedValueTests {
             local rv = mp.RawValue("h", -3); assert(rv.value == -3 and tostring(rv):find("RawValue"))
             ok, e = pcall(mp.Value, "i", 0, {lock = 42}); assert(not ok and e.kind == "ValueError")
             ok, e = pcall(v.add, {}, 1); assert(not ok and e.kind == "ValueError")
+            -- get_obj: the same memory, without the lock.
+            local obj = v:get_obj(); obj.value = 99; assert(v.value == 99 and not pcall(obj.get_lock, obj))
+            local arr = mp.Array("h", 3); local ao = arr:get_obj(); ao[3] = -5; assert(arr[3] == -5 and #ao == 3)
             """)
     }
 

@@ -34,6 +34,27 @@ struct SynchronizeTests {
             """)
     }
 
+    @Test func descriptionsFollowCPython() throws {
+        let r = try Forklift.runScript("""
+            local mp = require 'multiprocessing'
+            local l, r = mp.Lock(), mp.RLock()
+            print(l, r); l:acquire(); r:acquire(); r:acquire(); print(l, r)
+            local p = mp.Process{target = function() print(l, r) end, name = "Child"}
+            p:start(); p:join()
+            local q = mp.Process{target = function() local k = mp.Lock(); k:acquire(); print(k) end, name = "Child"}
+            q:start(); q:join()
+            print(mp.Semaphore(2), mp.BoundedSemaphore(3), mp.Event(), mp.Condition(), mp.Barrier(3))
+            """)
+        #expect(r.stdout == """
+            <Lock(owner=None)>	<RLock(None, 0)>
+            <Lock(owner=MainProcess)>	<RLock(MainProcess, 2)>
+            <Lock(owner=SomeOtherProcess)>	<RLock(SomeOtherProcess, nonzero)>
+            <Lock(owner=Child)>
+            <Semaphore(value=2)>	<BoundedSemaphore(value=3, maxvalue=3)>	<Event(unset)>	<Condition(<RLock(None, 0)>, 0)>	<Barrier(parties=3, n_waiting=0)>
+
+            """, "\(r.stderr)")
+    }
+
     @Test func withReleasesOnErrorAndPassesResults() throws {
         try Self.expectOK("""
             for _, lock in ipairs({mp.Lock(), mp.RLock(), mp.Semaphore(1), mp.Condition()}) do

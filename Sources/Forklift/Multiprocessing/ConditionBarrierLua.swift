@@ -252,10 +252,12 @@ enum ConditionBarrierLua {
         let lua = Lua(L)
         if o.kind == .barrier {
             let b = SharedBarrier(state: o.payload)
-            lua.push("multiprocessing.Barrier(parties=\(b.parties), n_waiting=\(b.waiting)\(b.isBroken ? ", broken" : ""))")
+            lua.push("<Barrier(parties=\(b.parties), n_waiting=\(b.waiting)\(b.isBroken ? ", broken" : ""))>")
         } else {
             let state = SharedConditionState(state: o.payload)
-            lua.push("multiprocessing.Condition(\(o.lockIsRecursive ? "RLock" : "Lock"), waiting=\(state.waiting))")
+            var lock = SharedObject(payload: o.lock ?? o.payload, offset: state.lockOffset, kind: o.lockIsRecursive ? .rlock : .lock)
+            lock.lock = nil
+            lua.push("<Condition(\(SynchronizeLua.describe(lua, lock)), \(state.waiting))>")
         }
         return 1
     }

@@ -20,7 +20,7 @@ enum SharedValueLua {
     }
 
     static func fillMetatable(_ kind: SharedKind, _ lua: Lua) {
-        let common: [(String, LuaCFunction)] = [("get_lock", getLock)]
+        let common: [(String, LuaCFunction)] = [("get_lock", getLock), ("get_obj", getObject)]
         let own: [(String, LuaCFunction)] =
             kind == .value ? [("add", add)] : [("totable", ArrayAccess.toTable), ("fill", ArrayAccess.fill)]
         lua.newTable()
@@ -225,6 +225,18 @@ enum SharedValueLua {
         SharedObjects.push(lua, SharedObject(payload: allocator.payload(of: lockOffset), offset: lockOffset, kind: kind), holdsReference: false, allocator: allocator)
         lua.pushValue(at: -1)
         forklift_setuservalue(L, 1)
+        return 1
+    }
+
+    /// `get_obj()`: the same memory without the lock (a RawValue/RawArray view).
+    static let getObject: LuaCFunction = { L in
+        guard let L else { return 0 }
+        let lua = Lua(L)
+        guard var o = SharedObjects.get(lua, 1), o.kind == .value || o.kind == .array,
+            let allocator = SharedMemoryModule.allocator(lua)
+        else { return ModuleError.raise(lua, .valueError, "a Value or Array expected (use ':' to call methods)") }
+        o.lock = nil
+        SharedObjects.push(lua, o, holdsReference: false, allocator: allocator)
         return 1
     }
 

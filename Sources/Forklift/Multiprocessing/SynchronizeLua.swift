@@ -357,24 +357,45 @@ enum SynchronizeLua {
 
     // MARK: Description
 
+    /// `__tostring`, as CPython's reprs: `<Lock(owner=None)>`,
+    /// `<Lock(owner=MainProcess)>`, `<Lock(owner=SomeOtherProcess)>`,
+    /// `<RLock(MainProcess, 2)>`, `<Semaphore(value=1)>`,
+    /// `<BoundedSemaphore(value=1, maxvalue=2)>`, `<Event(set)>`.
     static let describe: LuaCFunction = { L in
         guard let L, let o = SharedObjects.unchecked(L) else { return 0 }
         let lua = Lua(L)
-        let name = SharedObjects.metatableName(o.kind)
+        lua.push(describe(lua, o))
+        return 1
+    }
+
+    static func describe(_ lua: Lua, _ o: SharedObject) -> String {
         switch o.kind {
         case .lock, .rlock:
             let lock = SharedLock(o.payload)
             let owner = lock.owner
-            lua.push("\(name)(\(owner == 0 ? "unlocked" : lock.isMine ? "owned by this process" : "locked by pid \(owner)"))")
+            let name = owner == 0 ? "None" : lock.isMine ? currentProcessName(lua) : "SomeOtherProcess"
+            let depth = owner == 0 ? "0" : lock.isMine ? String(lock.depth) : "nonzero"
+            return o.kind == .lock ? "<Lock(owner=\(name))>" : "<RLock(\(name), \(depth))>"
         case .semaphore:
             let s = SharedSemaphore(state: o.payload)
-            let bound = s.maximum.map { ", maximum=\($0)" } ?? ""
-            lua.push("\(name)(value=\(s.value)\(bound))")
+            if let maximum = s.maximum { return "<BoundedSemaphore(value=\(s.value), maxvalue=\(maximum))>" }
+            return "<Semaphore(value=\(s.value))>"
         case .event:
-            lua.push("\(name)(\(SharedEvent(state: o.payload).isSet ? "set" : "unset"))")
+            return "<Event(\(SharedEvent(state: o.payload).isSet ? "set" : "unset"))>"
         default:
-            lua.push(name)
+            return SharedObjects.metatableName(o.kind)
         }
-        return 1
+    }
+
+    /// `mp.current_process().name`, without raising.
+    static func currentProcessName(_ lua: Lua) -> String {
+        lua.preservingTop {
+            guard lua.getField(forklift_registryindex, MultiprocessingModule.registryKey) == LUA_TTABLE,
+                lua.getField(-1, "current_process") == LUA_TFUNCTION,
+                forklift_pcall(lua.L, 0, 1, 0) == LUA_OK, lua.type(at: -1) == LUA_TTABLE
+            else { return "MainProcess" }
+            lua.getField(-1, "name")
+            return lua.toString(-1) ?? "MainProcess"
+        }
     }
 }
