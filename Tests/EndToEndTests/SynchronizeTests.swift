@@ -354,3 +354,38 @@ struct SharedWaitInterruptTests {
         #expect(host.readLine(timeout: 0.1) == nil)
     }
 }
+
+@Suite("shared objects under every start method", .serialized)
+struct SharedStartMethodTests {
+    @Test(arguments: ["fork", "spawn", "forkserver"])
+    func objectsWorkAndLocksRecover(method: String) throws {
+        let r = try Forklift.runScript("""
+            local mp = require 'multiprocessing'
+            mp.set_start_method("\(method)", true)
+            local v, a, l, e, b = mp.Value("i", 0), mp.Array("d", 4), mp.RLock(), mp.Event(), mp.Barrier(3)
+            local c = mp.Condition(l)
+            local ps = {}
+            for i = 1, 2 do
+              ps[i] = mp.Process{target = function(v, a, l, e, b, c, i)
+                for _ = 1, 1000 do v:add(1); v:get_lock():with(function() v.value = v.value + 1 end) end
+                l:with(function() a[i] = a[i] + i end)
+                assert(e:wait(10))
+                assert(b:wait(10) >= 1)
+                c:acquire(); c:notify_all(); c:release()
+              end, args = {v, a, l, e, b, c, i}}
+              ps[i]:start()
+            end
+            e:set()
+            b:wait(10)
+            for i = 1, 2 do ps[i]:join() end
+            print(v.value, a[1], a[2], ps[1].exitcode, ps[2].exitcode)
+            -- A holder killed while holding the lock.
+            local held = mp.Event()
+            local p = mp.Process{target = function(l, held) l:acquire(); held:set(); mp.sleep(60) end, args = {l, held}}
+            p:start(); assert(held:wait(10)); p:kill(); p:join()
+            print(l:acquire(5))
+            """, timeout: 60)
+        #expect(r.stdout == "4000\t1.0\t2.0\t0\t0\ntrue\n", "\(r.stderr)")
+        #expect(r.stderr.contains("previous owner died"))
+    }
+}
