@@ -362,12 +362,13 @@ struct SharedStartMethodTests {
         let r = try Forklift.runScript("""
             local mp = require 'multiprocessing'
             mp.set_start_method("\(method)", true)
-            local v, a, l, e, b = mp.Value("i", 0), mp.Array("d", 4), mp.RLock(), mp.Event(), mp.Barrier(3)
+            local v, w = mp.Value("i", 0), mp.Value("i", 0)
+            local a, l, e, b = mp.Array("d", 4), mp.RLock(), mp.Event(), mp.Barrier(3)
             local c = mp.Condition(l)
             local ps = {}
             for i = 1, 2 do
               ps[i] = mp.Process{target = function(v, a, l, e, b, c, i)
-                for _ = 1, 1000 do v:add(1); v:get_lock():with(function() v.value = v.value + 1 end) end
+                for _ = 1, 1000 do v:add(1); w:get_lock():with(function() w.value = w.value + 1 end) end
                 l:with(function() a[i] = a[i] + i end)
                 assert(e:wait(10))
                 assert(b:wait(10) >= 1)
@@ -378,7 +379,7 @@ struct SharedStartMethodTests {
             e:set()
             b:wait(10)
             for i = 1, 2 do ps[i]:join() end
-            print(v.value, a[1], a[2], ps[1].exitcode, ps[2].exitcode)
+            print(v.value + w.value, a[1], a[2], ps[1].exitcode, ps[2].exitcode)
             -- A holder killed while holding the lock.
             local held = mp.Event()
             local p = mp.Process{target = function(l, held) l:acquire(); held:set(); mp.sleep(60) end, args = {l, held}}
