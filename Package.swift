@@ -34,6 +34,14 @@ let package = Package(
         .executableTarget(
             name: "ForkliftMicroBench", dependencies: ["Forklift", "CLua"], path: "Benchmarks/ForkliftMicroBench",
             swiftSettings: strict),
+        // A Swift tool embedding Forklift (README, "Embedding Forklift in Swift").
+        .executableTarget(
+            name: "ForkliftEmbedDemo", dependencies: ["Forklift"], path: "Examples/ForkliftEmbedDemo",
+            swiftSettings: strict),
+        // Single-threaded scenarios the end-to-end tests run for the embedding API (they fork).
+        .executableTarget(
+            name: "ForkliftEmbedScenarios", dependencies: ["Forklift"], path: "Tests/EmbedScenarios",
+            swiftSettings: strict),
         .testTarget(name: "ForkliftTests", dependencies: ["Forklift", "CLua"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [], swiftSettings: strict),
     ]

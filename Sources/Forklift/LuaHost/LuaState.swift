@@ -37,6 +37,9 @@ public final class LuaState {
 
     private var closed = false
 
+    /// True once `close()` ran: the state must not be used any more.
+    public var isClosed: Bool { closed }
+
     deinit { close() }
 
     /// Closes the state now (running pending finalizers and `__close`
@@ -57,7 +60,10 @@ public final class LuaState {
     // MARK: Registry references
 
     func makeReference() -> Int32 { luaL_ref(L, forklift_registryindex) }
-    func releaseReference(_ ref: Int32) { luaL_unref(L, forklift_registryindex, ref) }
+    func releaseReference(_ ref: Int32) {
+        // After close the registry is gone along with every reference in it.
+        if !closed { luaL_unref(L, forklift_registryindex, ref) }
+    }
 
     // MARK: Loading and running
 

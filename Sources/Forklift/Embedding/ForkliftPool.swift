@@ -1,0 +1,267 @@
+internal import CLua
+
+/// How a `ForkliftPool` is made (the arguments of Lua's `mp.Pool{...}`).
+public struct PoolConfiguration: Sendable {
+    /// Worker processes; nil: the host's default (`ForkliftOptions.workers`,
+    /// else the number of CPUs).
+    public var processes: Int?
+    /// How workers are started. Only `.fork` is implemented so far.
+    public var startMethod: StartMethod
+    /// Replace a worker after it ran this many tasks (chunks); nil: never.
+    public var maxTasksPerChild: Int?
+    /// A function each worker runs once when it starts.
+    public var initializer: LuaCallable?
+    /// The initializer's arguments.
+    public var initializerArguments: [LuaValue]
+
+    /// A configuration; every parameter has the default of `mp.Pool`.
+    public init(
+        processes: Int? = nil, startMethod: StartMethod = .fork, maxTasksPerChild: Int? = nil,
+        initializer: LuaCallable? = nil, initializerArguments: [LuaValue] = []
+    ) {
+        self.processes = processes
+        self.startMethod = startMethod
+        self.maxTasksPerChild = maxTasksPerChild
+        self.initializer = initializer
+        self.initializerArguments = initializerArguments
+    }
+}
+
+extension ForkliftHost {
+    /// Starts a pool of worker processes (Lua's `mp.Pool`) driven from Swift.
+    /// - Throws: `ForkliftError` `.forkInMultithreadedProcess` when the start
+    ///   method is `.fork` and this process has other threads (a Swift program
+    ///   that started a `Task`, a `Dispatch` queue or a thread);
+    ///   `.startMethodUnavailable` for a start method not implemented yet;
+    ///   the module's `ValueError` for a bad configuration.
+    public func makePool(_ configuration: PoolConfiguration = PoolConfiguration()) throws(ForkliftError) -> ForkliftPool {
+        try ForkliftPool(host: self, configuration: configuration)
+    }
+}
+
+/// A pool of worker processes, each with its own Lua state, that maps Lua
+/// functions over Swift values: the host's `mp.Pool`, driven from Swift.
+///
+/// Inputs cross to the workers through the same codec as in Lua, so the
+/// function and what its upvalues hold must be sendable (see API.md, "What
+/// crosses between processes"); under `.fork` the workers also inherit the
+/// host's globals and registered Swift functions. Not thread-safe: use it
+/// from the host's thread. Close it (`close()`) to wait for the workers;
+/// a pool dropped while open is terminated.
+public final class ForkliftPool {
+    /// How this pool was made.
+    public let configuration: PoolConfiguration
+    /// The host whose state runs the pool.
+    public let host: ForkliftHost
+    private var pool: LuaReference?
+
+    init(host: ForkliftHost, configuration: PoolConfiguration) throws(ForkliftError) {
+        self.host = host
+        self.configuration = configuration
+        try configuration.startMethod.checkUsable()
+        let (initKind, initValue) = configuration.initializer.map(Self.argument) ?? (.nil, .nil)
+        let initArgs: LuaValue =
+            configuration.initializer == nil ? .nil : LuaTable(array: configuration.initializerArguments).luaValue
+        pool = try Self.invoke(
+            host, "pool",
+            [.value(configuration.processes.map { .integer(Int64($0)) } ?? .nil), .value(initKind), .value(initValue),
+             .value(initArgs), .value(configuration.maxTasksPerChild.map { .integer(Int64($0)) } ?? .nil)]
+        ) { (lua: Lua, base: Int32) throws(LuaError) in
+            lua.pushValue(at: base)
+            return LuaReference(reference: host.state.makeReference(), owner: host.state)
+        }
+    }
+
+    deinit {
+        if pool != nil { terminate() }
+    }
+
+    /// True until `close()` or `terminate()`.
+    public var isOpen: Bool { pool != nil }
+
+    // MARK: Mapping
+
+    /// Applies a Lua function to every input in the workers and returns the
+    /// results in input order (Lua's `pool:map`).
+    ///
+    /// ```swift
+    /// let squares: [Int] = try pool.map(.source("function(x) return x * x end"), over: [1, 2, 3])
+    /// ```
+    /// - Parameters:
+    ///   - function: the function, by global name, source or value.
+    ///   - inputs: the values; each is converted with `LuaRepresentable`.
+    ///   - chunksize: inputs per task; nil lets the pool choose.
+    /// - Throws: `ForkliftError`: `.remoteError` when the function raised in a
+    ///   worker (with `taskIndex`, the worker's `traceback` and the raised
+    ///   `value`), `.workerLost`, `.notSendable`, `.valueError`, `.stateError`
+    ///   (pool closed), `.conversion` when a result is not an `Output`.
+    public func map<Input: LuaRepresentable, Output: LuaConvertible>(
+        _ function: LuaCallable, over inputs: [Input], as type: Output.Type = Output.self, chunksize: Int? = nil
+    ) throws(ForkliftError) -> [Output] {
+        let pool = try openPool()
+        let (kind, f) = Self.argument(function)
+        let results = try Self.invoke(
+            host, "map", [.reference(pool), .value(kind), .value(f), .value(Self.sequence(inputs)), .value(Self.chunk(chunksize))]
+        ) { (lua: Lua, base: Int32) throws(LuaError) in try lua.value(at: base, owner: host.state) }
+        return try Self.convert(results, count: inputs.count, as: Output.self)
+    }
+
+    /// Streams the results as they are ready (Lua's `pool:imap`, or
+    /// `imap_unordered` when `ordered` is false).
+    ///
+    /// ```swift
+    /// var results = try pool.imap(.global("work"), over: items, as: String.self)
+    /// while let (index, text) = try results.next() { print(index, text) }
+    /// ```
+    /// - Throws: as `map`; errors of a task are thrown by the `next()` that reaches it.
+    public func imap<Input: LuaRepresentable, Output: LuaConvertible>(
+        _ function: LuaCallable, over inputs: [Input], as type: Output.Type = Output.self, chunksize: Int? = nil,
+        ordered: Bool = true
+    ) throws(ForkliftError) -> ResultIterator<Output> {
+        let pool = try openPool()
+        let (kind, f) = Self.argument(function)
+        let iterator = try Self.invoke(
+            host, "imap",
+            [.reference(pool), .value(kind), .value(f), .value(Self.sequence(inputs)), .value(Self.chunk(chunksize)),
+             .value(.boolean(!ordered))]
+        ) { (lua: Lua, base: Int32) throws(LuaError) in
+            lua.pushValue(at: base)
+            return LuaReference(reference: host.state.makeReference(), owner: host.state)
+        }
+        return ResultIterator(pool: self, iterator: iterator)
+    }
+
+    /// Submits a map without waiting for it (Lua's `pool:map_async`).
+    /// - Throws: as `map` for what fails at submission.
+    public func mapAsync<Input: LuaRepresentable, Output: LuaConvertible>(
+        _ function: LuaCallable, over inputs: [Input], as type: Output.Type = Output.self, chunksize: Int? = nil
+    ) throws(ForkliftError) -> PendingMap<Output> {
+        let pool = try openPool()
+        let (kind, f) = Self.argument(function)
+        let handle = try Self.invoke(
+            host, "map_async",
+            [.reference(pool), .value(kind), .value(f), .value(Self.sequence(inputs)), .value(Self.chunk(chunksize))]
+        ) { (lua: Lua, base: Int32) throws(LuaError) in
+            lua.pushValue(at: base)
+            return LuaReference(reference: host.state.makeReference(), owner: host.state)
+        }
+        return PendingMap(pool: self, handle: handle, count: inputs.count)
+    }
+
+    // MARK: Lifecycle
+
+    /// Lets the workers finish the submitted work, then waits for them to
+    /// exit (Lua's `pool:close()` then `pool:join()`). Further maps throw
+    /// `.stateError`.
+    public func close() throws(ForkliftError) {
+        guard let pool else { return }
+        self.pool = nil
+        _ = try Self.invoke(host, "close", [.reference(pool)]) { (_: Lua, _: Int32) throws(LuaError) in () }
+    }
+
+    /// Stops the workers at once (SIGTERM, then SIGKILL), abandoning the
+    /// work in progress (Lua's `pool:terminate()`).
+    public func terminate() {
+        guard let pool else { return }
+        self.pool = nil
+        _ = try? Self.invoke(host, "terminate", [.reference(pool)]) { (_: Lua, _: Int32) throws(LuaError) in () }
+    }
+
+    func openPool() throws(ForkliftError) -> LuaReference {
+        guard let pool, !host.state.isClosed else {
+            throw ForkliftError(code: .stateError, message: "Pool not running")
+        }
+        return pool
+    }
+
+    // MARK: Calling the bridge
+
+    enum Argument {
+        case value(LuaValue)
+        case reference(LuaReference)
+    }
+
+    /// Calls `bridge[name](arguments...)` with one result kept on the stack at
+    /// `base`, hands it to `read`, and restores the stack.
+    static func invoke<R>(
+        _ host: ForkliftHost, _ name: String, _ arguments: [Argument],
+        read: (Lua, Int32) throws(LuaError) -> R
+    ) throws(ForkliftError) -> R {
+        let state = host.state
+        guard !state.isClosed else { throw ForkliftError(code: .stateError, message: "the host was closed") }
+        let lua = state.lua
+        let top = lua.top
+        defer { lua.top = top }
+        do {
+            try PoolBridgeLua.pushFunction(name, in: state)
+            lua.checkStack(Int32(arguments.count) + 2)
+            for a in arguments {
+                switch a {
+                case .value(let v): lua.push(v)
+                case .reference(let r): lua.push(reference: r)
+                }
+            }
+            try state.call(nargs: Int32(arguments.count), nresults: 1)
+            return try read(lua, lua.top)
+        } catch {
+            throw classify(error)
+        }
+    }
+
+    /// A module error, or the fork refusal raised when a worker had to be
+    /// replaced after another thread appeared.
+    static func classify(_ error: LuaError) -> ForkliftError {
+        var e = ForkliftError(error)
+        if e.code == .osError && e.message.hasPrefix("cannot fork: this process has") {
+            e.code = .forkInMultithreadedProcess
+        }
+        return e
+    }
+
+    static func argument(_ function: LuaCallable) -> (LuaValue, LuaValue) {
+        switch function {
+        case .global(let name): (.string("global"), .string(LuaString(name)))
+        case .source(let source): (.string("source"), .string(LuaString(source)))
+        case .function(let f): (.string("value"), f)
+        }
+    }
+
+    /// The inputs as a Lua sequence whose `n` gives the length, so nil inputs are kept.
+    static func sequence<Input: LuaRepresentable>(_ inputs: [Input]) -> LuaValue {
+        .table(LuaTable(array: inputs.map(\.luaValue), hash: ["n": .integer(Int64(inputs.count))]))
+    }
+
+    static func chunk(_ chunksize: Int?) -> LuaValue { chunksize.map { .integer(Int64($0)) } ?? .nil }
+
+    /// Reads `results[1...count]` as `Output`s (a nil result reads at its index).
+    static func convert<Output: LuaConvertible>(_ results: LuaValue, count: Int, as type: Output.Type)
+        throws(ForkliftError) -> [Output]
+    {
+        guard case .table(let t) = results else {
+            throw ForkliftError(code: .lua, message: "the pool returned \(results.typeName), not a table of results")
+        }
+        var out: [Output] = []
+        out.reserveCapacity(count)
+        for i in 0..<count {
+            do {
+                out.append(try Output(luaValue: t[.integer(Int64(i + 1))]))
+            } catch {
+                var e = ForkliftError(error.inside("[\(i + 1)]"))
+                e.taskIndex = i
+                throw e
+            }
+        }
+        return out
+    }
+}
+
+extension Lua {
+    /// Pushes the object a reference holds (nil when it belongs to another state).
+    func push(reference: LuaReference) {
+        if let owner = reference.owner, Lua(owner.L).registryIdentity == registryIdentity {
+            _ = lua_rawgeti(L, forklift_registryindex, lua_Integer(reference.reference))
+        } else {
+            pushNil()
+        }
+    }
+}

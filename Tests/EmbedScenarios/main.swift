@@ -1,0 +1,147 @@
+// Scenarios for the end-to-end tests of the embedding API that fork: each
+// runs in this fresh, single-threaded process (the `swift test` process has
+// threads and must not fork). Usage: ForkliftEmbedScenarios <scenario>.
+import Forklift
+import Glibc
+
+func line(_ items: Any...) {
+    print(items.map { "\($0)" }.joined(separator: " "))
+}
+
+/// Workers inherit registered Swift closures; map by global name, source and value.
+func mapKinds(_ host: ForkliftHost) throws {
+    host.register("swift_square") { (x: Int) in x * x }
+    host.register("swift_pid") { () in Int(getpid()) }
+    try host.run("function via_global(x) return swift_square(x) + 1 end")
+    let pool = try host.makePool(PoolConfiguration(processes: 2))
+    let a: [Int] = try pool.map(.global("via_global"), over: Array(1...6))
+    let b: [Int] = try pool.map(.global("swift_square"), over: [7, 8])
+    let c: [String] = try pool.map(.source("function(s) return s:upper() .. swift_square(#s) end"), over: ["ab", "xyz"])
+    let f = try host.compile("local k = 100; return function(x) return k + x end")
+    let d: [Double] = try pool.map(.function(f), over: [0.5, 1.5], chunksize: 1)
+    let pids: [Int] = try pool.map(.source("function() return swift_pid() end"), over: Array(repeating: 0, count: 8), chunksize: 1)
+    let e: [Int?] = try pool.map(.source("function(x) if x % 2 == 0 then return x end end"), over: [1, 2, 3, 4])
+    try pool.close()
+    line("global", a)
+    line("swift", b)
+    line("source", c)
+    line("value", d)
+    line("optional", e.map { $0.map(String.init) ?? "nil" })
+    line("pids-not-host", !pids.contains(Int(getpid())), Set(pids).count >= 1)
+}
+
+/// A task that raises: typed error with the worker's traceback; the pool stays usable.
+func remoteError(_ host: ForkliftHost) throws {
+    try host.run("""
+        local function check(x)
+          if x == 3 then error("three is not allowed") end
+          return x
+        end
+        function validate(x) return check(x) * 10 end
+        """, chunkName: "@validate.lua")
+    let pool = try host.makePool(PoolConfiguration(processes: 2))
+    do {
+        let _: [Int] = try pool.map(.global("validate"), over: [1, 2, 3, 4], chunksize: 1)
+        line("no error")
+    } catch {
+        line("code", error.code)
+        line("index", error.taskIndex ?? -1)
+        line("message", error.message)
+        line("value", error.value ?? .nil)
+        // The worker's traceback: where the task raised, not where the host waited.
+        line("traceback-has-check", error.traceback?.contains("validate.lua:2: in upvalue 'check'") == true)
+        line("traceback-has-validate", error.traceback?.contains("validate.lua:5:") == true)
+    }
+    let after: [Int] = try pool.map(.global("validate"), over: [5])
+    line("after", after)
+    do {
+        let _: [Int] = try pool.map(.source("function(x) return 'text' end"), over: [1, 2])
+    } catch {
+        line("conversion", error.code, error.taskIndex ?? -1, error.message)
+    }
+    do {
+        let _: [Int] = try pool.map(.source("local co = coroutine.create(print); return function(x) return co end"), over: [1])
+    } catch {
+        line("not-sendable", error.code)
+    }
+    do {
+        let _: [Int] = try pool.map(.source("function(x) return x +"), over: [1])
+    } catch {
+        line("bad-source", error.code, error.message.hasPrefix("cannot compile the function source"))
+    }
+    do {
+        let _: [Int] = try pool.map(.global("no_such_global"), over: [1])
+    } catch {
+        line("no-global", error.code, error.message)
+    }
+    try pool.close()
+    do {
+        let _: [Int] = try pool.map(.global("validate"), over: [1])
+    } catch {
+        line("closed", error.code)
+    }
+}
+
+/// Streaming results, in order and as they finish, and a submitted map.
+func streaming(_ host: ForkliftHost) throws {
+    let pool = try host.makePool(PoolConfiguration(processes: 2))
+    var ordered = try pool.imap(.source("function(x) mp.sleep(0.01 * (5 - x)); return x * 2 end"), over: [1, 2, 3, 4], as: Int.self, chunksize: 1)
+    var got: [String] = []
+    while let (i, v) = try ordered.next() { got.append("\(i):\(v)") }
+    line("imap", got)
+    var unordered = try pool.imap(.source("function(x) return -x end"), over: Array(1...10), as: Int.self, ordered: false)
+    var seen: [Int: Int] = [:]
+    while let (i, v) = try unordered.next() { seen[i] = v }
+    line("imap_unordered", seen.count, seen.keys.sorted() == Array(0..<10), seen.allSatisfy { $0.value == -($0.key + 1) })
+    var failing = try pool.imap(.source("function(x) if x == 2 then error('bad two', 0) end return x end"), over: [1, 2, 3], as: Int.self, chunksize: 1)
+    do {
+        while let (i, v) = try failing.next() { line("item", i, v) }
+    } catch {
+        line("imap-error", error.code, error.taskIndex ?? -1, error.message)
+    }
+    let pending = try pool.mapAsync(.source("function(x) mp.sleep(0.3); return x end"), over: [1, 2], as: Int.self, chunksize: 1)
+    line("ready-at-once", try pending.wait(timeout: 0))
+    line("ready-later", try pending.wait())
+    line("async", try pending.get())
+    try pool.close()
+}
+
+/// A worker has to be replaced after a thread appeared: the fork is refused with the typed code.
+func threadAppears(_ host: ForkliftHost) throws {
+    let pool = try host.makePool(PoolConfiguration(processes: 1, maxTasksPerChild: 1))
+    let first: [Int] = try pool.map(.source("function(x) return x end"), over: [1])
+    line("before-thread", first)
+    var thread = pthread_t()
+    let started = pthread_create(&thread, nil, { _ in sleep(5); return nil }, nil)
+    line("thread-started", started == 0)
+    do {
+        let _: [Int] = try pool.map(.source("function(x) return x end"), over: [2, 3], chunksize: 1)
+        line("no error")
+    } catch {
+        line("after-thread", error.code)
+    }
+    do {
+        _ = try host.makePool(PoolConfiguration(processes: 1))
+    } catch {
+        line("new-pool", error.code)
+    }
+    pool.terminate()
+}
+
+let scenarios: [String: (ForkliftHost) throws -> Void] = [
+    "map-kinds": mapKinds, "remote-error": remoteError, "streaming": streaming, "thread-appears": threadAppears,
+]
+
+let name = CommandLine.arguments.dropFirst().first ?? ""
+guard let scenario = scenarios[name] else {
+    print("usage: ForkliftEmbedScenarios \(scenarios.keys.sorted().joined(separator: "|"))")
+    exit(2)
+}
+do {
+    let host = try ForkliftHost()
+    try scenario(host)
+    host.close()
+} catch {
+    print("uncaught: \(error)")
+    exit(1)
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+/// The embedding API where it forks: run in fresh single-threaded processes
+/// (the demo and `ForkliftEmbedScenarios`), never in the test process.
+@Suite("Embedding Forklift in Swift: pools driven from Swift (end to end)", .serialized)
+struct EmbeddingTests {
+    /// A sibling of the `forklift` executable under test (same build directory).
+    static func binary(_ name: String) -> String {
+        URL(fileURLWithPath: Forklift.executable).deletingLastPathComponent().appendingPathComponent(name).path
+    }
+
+    func scenario(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String] {
+        let r = try Forklift.run(
+            [name], timeout: 60, executable: Self.binary("ForkliftEmbedScenarios"), sourceLocation: sourceLocation)
+        #expect(r.status == 0, "stderr: \(r.stderr)\nstdout: \(r.stdout)", sourceLocation: sourceLocation)
+        return r.stdout.split(separator: "\n").map(String.init)
+    }
+
+    @Test func demoMapsALuaFunctionThatCallsSwiftInWorkers() throws {
+        let r = try Forklift.run(
+            ["--workers", "2", "one two three", "", "a bb ccc dddd"], executable: Self.binary("ForkliftEmbedDemo"))
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4)
+        #expect(lines[0] == "1\t3 words\tlongest=three\tchecksum ok\t\"one two three\"")
+        #expect(lines[1] == "2\t0 words\tlongest=-\tchecksum ok\t\"\"")
+        #expect(lines[2] == "3\t4 words\tlongest=dddd\tchecksum ok\t\"a bb ccc dddd\"")
+        #expect(lines[3].hasPrefix("3 lines analysed in "))
+        #expect(lines[3].hasSuffix("worker process(es)"))
+    }
+
+    @Test func registeredSwiftFunctionsRunInsideWorkers() throws {
+        let out = try scenario("map-kinds")
+        #expect(out == [
+            "global [2, 5, 10, 17, 26, 37]",
+            "swift [49, 64]",
+            "source [\"AB4\", \"XYZ9\"]",
+            "value [100.5, 101.5]",
+            "optional [\"nil\", \"2\", \"nil\", \"4\"]",
+            "pids-not-host true true",
+        ])
+    }
+
+    @Test func taskErrorsAreTypedWithTheWorkersTraceback() throws {
+        let out = try scenario("remote-error")
+        #expect(out == [
+            "code RemoteError",
+            "index 2",
+            "message validate.lua:2: three is not allowed",
+            "value validate.lua:2: three is not allowed",
+            "traceback-has-check true",
+            "traceback-has-validate true",
+            "after [50]",
+            "conversion ConversionError 0 cannot convert string to Int at [1]",
+            "not-sendable NotSendable",
+            "bad-source ValueError true",
+            "no-global ValueError no global function 'no_such_global' (found nil)",
+            "closed StateError",
+        ])
+    }
+
+    @Test func imapStreamsAndMapAsyncWaits() throws {
+        let out = try scenario("streaming")
+        #expect(out == [
+            "imap [\"0:2\", \"1:4\", \"2:6\", \"3:8\"]",
+            "imap_unordered 10 true true",
+            "item 0 1",
+            "imap-error RemoteError 1 bad two",
+            "ready-at-once false",
+            "ready-later true",
+            "async [1, 2]",
+        ])
+    }
+
+    @Test func aThreadStartedAfterThePoolStopsFurtherForks() throws {
+        let out = try scenario("thread-appears")
+        #expect(out == [
+            "before-thread [1]",
+            "thread-started true",
+            "after-thread ForkInMultithreadedProcess",
+            "new-pool ForkInMultithreadedProcess",
+        ])
+    }
+}
