@@ -209,10 +209,11 @@ public final class ForkliftPool {
     }
 
     /// A module error, or the fork refusal raised when a worker had to be
-    /// replaced after another thread appeared.
+    /// replaced after another thread appeared (whatever kind the pool
+    /// reports it under, the message is `ProcessControl.ForkRefused`'s).
     static func classify(_ error: LuaError) -> ForkliftError {
         var e = ForkliftError(error)
-        if e.code == .osError && e.message.hasPrefix("cannot fork: this process has") {
+        if e.message.hasPrefix("cannot fork: this process has") {
             e.code = .forkInMultithreadedProcess
         }
         return e
