@@ -1,10 +1,13 @@
 // ForkliftEmbedDemo: a Swift tool that embeds Forklift and maps a Lua
-// function over Swift values in worker processes.
+// function (which calls back into Swift) over Swift values in worker processes.
 //
-// It stays single-threaded (a plain synchronous main: no Task, no Dispatch,
-// no Foundation) because the only start method available today is `.fork`,
-// and forking a multithreaded process is refused. Usage:
-//   ForkliftEmbedDemo [--workers N] [line ...]
+//   ForkliftEmbedDemo [--workers N] [--start-method fork|forkserver|spawn] [--threads] [line ...]
+//
+// `--threads` makes the program multithreaded first (Swift tasks and a
+// thread keep running while it maps), as a server or a Swift-concurrency
+// tool is: the pool then starts its workers through the fork server instead
+// of forking this process. Forcing `--start-method fork` together with
+// `--threads` shows the refusal.
 import Forklift
 import Glibc
 
@@ -33,20 +36,9 @@ func checksum(_ text: String) -> Int {
     return Int(truncatingIfNeeded: h >> 1)
 }
 
-func main() throws {
-    var arguments = Array(CommandLine.arguments.dropFirst())
-    var workers = 2
-    if arguments.first == "--workers", arguments.count >= 2, let n = Int(arguments[1]) {
-        workers = n
-        arguments.removeFirst(2)
-    }
-    let lines = arguments.isEmpty
-        ? ["the quick brown fox", "jumps over the lazy dog", "Forklift maps Lua over processes", "", "swift and lua"]
-        : arguments
-
-    let host = try ForkliftHost()
-    defer { host.close() }
-    // Registered before the pool forks, so every worker has it too.
+/// Runs in the host and in every worker: workers started by fork inherit it,
+/// workers started by exec are this executable and run it in `launch`.
+func setup(_ host: ForkliftHost) throws {
     host.register("swift_checksum") { (text: String) in checksum(text) }
     try host.run("""
         function analyse(job)
@@ -59,24 +51,74 @@ func main() throws {
                    checksum = swift_checksum(job.text), pid = mp.current_process().pid }
         end
         """)
+}
+
+/// Keeps two Swift tasks and a thread busy in the background.
+func startBackgroundWork() {
+    for _ in 0..<2 {
+        Task.detached {
+            var n = 0
+            while !Task.isCancelled {
+                n &+= 1
+                if n % 100_000 == 0 { try? await Task.sleep(nanoseconds: 500_000) }
+            }
+        }
+    }
+    var thread = pthread_t()
+    pthread_create(&thread, nil, { _ in
+        while true { usleep(1000) }
+    }, nil)
+    while threadCount() < 2 { usleep(1000) }
+}
+
+func threadCount() -> Int {
+    guard let dir = opendir("/proc/self/task") else { return 0 }
+    defer { closedir(dir) }
+    var n = 0
+    while let e = readdir(dir) { if e.pointee.d_name.0 != 46 { n += 1 } }
+    return n
+}
+
+func main() throws {
+    // First thing: when this process is a worker started by exec, it works and exits here.
+    let host = try ForkliftHost.launch(setup: setup)
+    defer { host.close() }
+
+    var arguments = Array(CommandLine.arguments.dropFirst())
+    var workers = 2
+    var method: StartMethod?
+    var threaded = false
+    while let option = arguments.first, option.hasPrefix("--") {
+        arguments.removeFirst()
+        switch option {
+        case "--workers": workers = Int(arguments.removeFirst()) ?? workers
+        case "--start-method": method = StartMethod(rawValue: arguments.removeFirst())
+        case "--threads": threaded = true
+        default: break
+        }
+    }
+    let lines = arguments.isEmpty
+        ? ["the quick brown fox", "jumps over the lazy dog", "Forklift maps Lua over processes", "", "swift and lua"]
+        : arguments
+    if threaded { startBackgroundWork() }
 
     let jobs = lines.enumerated().map { Job(id: $0.offset + 1, text: $0.element) }
     let encoder = LuaValueEncoder(), decoder = LuaValueDecoder()
     let inputs = try jobs.map { try encoder.encode($0) }
 
-    let pool = try host.makePool(PoolConfiguration(processes: workers, startMethod: .fork))
+    let pool = try host.makePool(PoolConfiguration(processes: workers, startMethod: method))
     let results = try pool.map(.global("analyse"), over: inputs, as: LuaValue.self)
+    let started = pool.startMethod
     try pool.close()
 
     let reports = try results.map { try decoder.decode(Report.self, from: $0) }
-    let pids = Set(reports.map(\.pid))
-    let hostPid = try host.evaluate("mp.current_process().pid", as: Int.self)
     for (job, report) in zip(jobs, reports) {
         let ok = report.checksum == checksum(job.text) ? "ok" : "MISMATCH"
         print("\(report.id)\t\(report.words) words\tlongest=\(report.longest ?? "-")\tchecksum \(ok)\t\"\(job.text)\"")
     }
-    let where_ = pids.contains(hostPid) ? "in the host process (unexpected)" : "in \(pids.count) worker process(es)"
-    print("\(reports.count) lines analysed \(where_)")
+    let pids = Set(reports.map(\.pid))
+    let place = pids.contains(Int(getpid())) ? "in the host process (unexpected)" : "in \(pids.count) worker process(es)"
+    print("\(reports.count) lines analysed \(place) started by \(started)")
 }
 
 do {

@@ -8,10 +8,27 @@ func line(_ items: Any...) {
     print(items.map { "\($0)" }.joined(separator: " "))
 }
 
-/// Workers inherit registered Swift closures; map by global name, source and value.
-func mapKinds(_ host: ForkliftHost) throws {
+/// What every process of this program has: the host, and workers started by
+/// fork (inherited) or by exec (`ForkliftHost.launch` runs it there).
+func setup(_ host: ForkliftHost) throws {
     host.register("swift_square") { (x: Int) in x * x }
     host.register("swift_pid") { () in Int(getpid()) }
+    host.register("swift_executable") { () in
+        String((ForkliftHostPath.executable() ?? "?").split(separator: "/").last ?? "?")
+    }
+}
+
+enum ForkliftHostPath {
+    static func executable() -> String? {
+        var buffer = [CChar](repeating: 0, count: 4097)
+        let n = readlink("/proc/self/exe", &buffer, 4096)
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// Workers inherit registered Swift closures; map by global name, source and value.
+func mapKinds(_ host: ForkliftHost) throws {
     try host.run("function via_global(x) return swift_square(x) + 1 end")
     let pool = try host.makePool(PoolConfiguration(processes: 2))
     let a: [Int] = try pool.map(.global("via_global"), over: Array(1...6))
@@ -106,39 +123,119 @@ func streaming(_ host: ForkliftHost) throws {
     try pool.close()
 }
 
-/// A worker has to be replaced after a thread appeared: the fork is refused with the typed code.
+/// A worker has to be replaced after a thread appeared: a forced fork is
+/// refused with the typed code; an unset start method moves to the fork server.
 func threadAppears(_ host: ForkliftHost) throws {
-    let pool = try host.makePool(PoolConfiguration(processes: 1, maxTasksPerChild: 1))
-    let first: [Int] = try pool.map(.source("function(x) return x end"), over: [1])
-    line("before-thread", first)
+    let forced = try host.makePool(PoolConfiguration(processes: 1, startMethod: .fork, maxTasksPerChild: 1))
+    let automatic = try host.makePool(PoolConfiguration(processes: 1, maxTasksPerChild: 1))
+    let identity = LuaCallable.source("function(x) return x end")
+    let first: [Int] = try forced.map(identity, over: [1])
+    line("before-thread", first, forced.startMethod, automatic.startMethod)
     var thread = pthread_t()
     let started = pthread_create(&thread, nil, { _ in sleep(5); return nil }, nil)
     line("thread-started", started == 0)
     do {
-        let _: [Int] = try pool.map(.source("function(x) return x end"), over: [2, 3], chunksize: 1)
+        let _: [Int] = try forced.map(identity, over: [2, 3], chunksize: 1)
         line("no error")
     } catch {
-        line("after-thread", error.code)
+        line("forced-after-thread", error.code)
     }
+    let moved: [Int] = try automatic.map(identity, over: [2, 3, 4], chunksize: 1)
+    line("automatic-after-thread", moved, automatic.startMethod)
     do {
-        _ = try host.makePool(PoolConfiguration(processes: 1))
+        _ = try host.makePool(PoolConfiguration(processes: 1, startMethod: .fork))
     } catch {
-        line("new-pool", error.code)
+        line("new-forced-pool", error.code)
     }
-    pool.terminate()
+    let fresh = try host.makePool(PoolConfiguration(processes: 1))
+    line("new-automatic-pool", fresh.startMethod)
+    forced.terminate()
+    try automatic.close()
+    try fresh.close()
+}
+
+/// Swift functions are callable in workers started by exec too, because
+/// those workers are this executable, set up by `ForkliftHost.launch`.
+func execMethods(_ host: ForkliftHost) throws {
+    for method in [StartMethod.spawn, .forkserver] {
+        let pool = try host.makePool(PoolConfiguration(processes: 2, startMethod: method))
+        let out: [String] = try pool.map(
+            .source("function(x) return swift_executable() .. ':' .. swift_square(x) end"), over: [2, 3])
+        let pids: [Int] = try pool.map(.global("swift_pid"), over: Array(repeating: 0, count: 4), chunksize: 1)
+        line(method, pool.startMethod, out, !pids.contains(Int(getpid())))
+        try pool.close()
+    }
+}
+
+/// A multithreaded program (busy threads and Swift tasks) maps 100 times in
+/// a row: the pool uses the fork server by itself, and nothing deadlocks.
+func threadedMaps(_ host: ForkliftHost) throws {
+    // The threads run until the process exits.
+    var threads: [pthread_t] = []
+    for _ in 0..<2 {
+        var t = pthread_t()
+        pthread_create(&t, nil, { _ in
+            var x: UInt64 = 1
+            // Busy, but yielding now and then so the 2 CPUs are shared with the workers.
+            for i in 0..<2_000_000_000 {
+                x = x &* 6364136223846793005 &+ 1
+                if i % 100_000 == 0 { usleep(200) }
+                if x == 0 { print(x) }
+            }
+            return nil
+        }, nil)
+        threads.append(t)
+    }
+    let tasks = (0..<2).map { _ in
+        Task.detached {
+            var n = 0
+            while !Task.isCancelled {
+                n &+= 1
+                if n % 100_000 == 0 { try? await Task.sleep(nanoseconds: 200_000) }
+            }
+            return n
+        }
+    }
+    let pool = try host.makePool(PoolConfiguration(processes: 2))
+    let inputs = Array(1...50)
+    var good = 0
+    for round in 0..<100 {
+        let out: [Int] = try pool.map(.source("function(x) return swift_square(x) + \(round) end"), over: inputs)
+        if out == inputs.map({ $0 * $0 + round }) { good += 1 }
+    }
+    line("threads-running", threadCount() > 1)
+    line("maps", good, "of 100 correct with", pool.startMethod)
+    try pool.close()
+    for t in tasks { t.cancel() }
+}
+
+func threadCount() -> Int {
+    guard let dir = opendir("/proc/self/task") else { return 0 }
+    defer { closedir(dir) }
+    var n = 0
+    while let e = readdir(dir) { if e.pointee.d_name.0 != 46 { n += 1 } }
+    return n
 }
 
 let scenarios: [String: (ForkliftHost) throws -> Void] = [
     "map-kinds": mapKinds, "remote-error": remoteError, "streaming": streaming, "thread-appears": threadAppears,
+    "exec-methods": execMethods, "threaded-maps": threadedMaps,
 ]
 
+// First thing: a worker started by exec serves its work here and exits.
+let host: ForkliftHost
+do {
+    host = try ForkliftHost.launch(setup: setup)
+} catch {
+    print("launch failed: \(error)")
+    exit(1)
+}
 let name = CommandLine.arguments.dropFirst().first ?? ""
 guard let scenario = scenarios[name] else {
     print("usage: ForkliftEmbedScenarios \(scenarios.keys.sorted().joined(separator: "|"))")
     exit(2)
 }
 do {
-    let host = try ForkliftHost()
     try scenario(host)
     host.close()
 } catch {

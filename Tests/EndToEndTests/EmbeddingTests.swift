@@ -26,8 +26,25 @@ struct EmbeddingTests {
         #expect(lines[0] == "1\t3 words\tlongest=three\tchecksum ok\t\"one two three\"")
         #expect(lines[1] == "2\t0 words\tlongest=-\tchecksum ok\t\"\"")
         #expect(lines[2] == "3\t4 words\tlongest=dddd\tchecksum ok\t\"a bb ccc dddd\"")
+        // How the pool spreads 3 items over 2 workers is its own business.
         #expect(lines[3].hasPrefix("3 lines analysed in "))
-        #expect(lines[3].hasSuffix("worker process(es)"))
+        #expect(lines[3].hasSuffix(" worker process(es) started by fork"))
+    }
+
+    @Test func demoInAMultithreadedProgramUsesTheForkServerWithItsSwiftFunctions() throws {
+        let r = try Forklift.run(["--threads", "x yy", "zzz"], executable: Self.binary("ForkliftEmbedDemo"))
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3)
+        #expect(lines.first == "1\t2 words\tlongest=yy\tchecksum ok\t\"x yy\"")
+        #expect(lines.dropFirst().first == "2\t1 words\tlongest=zzz\tchecksum ok\t\"zzz\"")
+        #expect(lines.last?.hasSuffix(" worker process(es) started by forkserver") == true)
+    }
+
+    @Test func demoForcingForkWithThreadsFailsWithTheClearError() throws {
+        let r = try Forklift.run(["--threads", "--start-method", "fork", "a"], executable: Self.binary("ForkliftEmbedDemo"))
+        #expect(r.status == 1)
+        #expect(r.stdout.hasPrefix("ForkliftEmbedDemo: ForkInMultithreadedProcess: cannot use the fork start method"))
     }
 
     @Test func registeredSwiftFunctionsRunInsideWorkers() throws {
@@ -73,13 +90,28 @@ struct EmbeddingTests {
         ])
     }
 
-    @Test func aThreadStartedAfterThePoolStopsFurtherForks() throws {
+    @Test func aThreadStartedAfterThePoolStopsForksOrMovesToTheForkServer() throws {
         let out = try scenario("thread-appears")
         #expect(out == [
-            "before-thread [1]",
+            "before-thread [1] fork fork",
             "thread-started true",
-            "after-thread ForkInMultithreadedProcess",
-            "new-pool ForkInMultithreadedProcess",
+            "forced-after-thread ForkInMultithreadedProcess",
+            "automatic-after-thread [2, 3, 4] forkserver",
+            "new-forced-pool ForkInMultithreadedProcess",
+            "new-automatic-pool forkserver",
         ])
+    }
+
+    @Test func execStartedWorkersAreThisExecutableWithItsSwiftFunctions() throws {
+        let out = try scenario("exec-methods")
+        #expect(out == [
+            "spawn spawn [\"ForkliftEmbedScenarios:4\", \"ForkliftEmbedScenarios:9\"] true",
+            "forkserver forkserver [\"ForkliftEmbedScenarios:4\", \"ForkliftEmbedScenarios:9\"] true",
+        ])
+    }
+
+    @Test func multithreadedProgramMapsAHundredTimesWithoutDeadlock() throws {
+        let out = try scenario("threaded-maps")
+        #expect(out == ["threads-running true", "maps 100 of 100 correct with forkserver"])
     }
 }

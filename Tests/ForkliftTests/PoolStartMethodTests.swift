@@ -1,27 +1,31 @@
 import Forklift
 import Testing
 
-/// The `swift test` process runs several threads, so these are the real
-/// situation of a multithreaded Swift program: `.fork` must refuse.
-@Suite("Swift pool start methods in a multithreaded process (refused before any fork)")
+/// The `swift test` process runs several threads: the real situation of a
+/// multithreaded Swift program. A forced `.fork` must refuse before forking;
+/// `.forkserver` and `.spawn` start workers by exec (posix_spawn), which is
+/// safe here, and an unset start method picks the fork server.
+@Suite("Swift pool start methods in a multithreaded process", .serialized)
 struct PoolStartMethodTests {
-    @Test func forkIsRefusedWithTheTypedErrorWhenThreadsRun() throws {
+    @Test func forcedForkIsRefusedWithTheTypedErrorWhenThreadsRun() throws {
         let host = try ForkliftHost()
+        defer { host.close() }
         let e = #expect(throws: ForkliftError.self) {
             try host.makePool(PoolConfiguration(processes: 2, startMethod: .fork))
         }
         #expect(e?.code == .forkInMultithreadedProcess)
         #expect(e?.message.contains("threads") == true)
-        #expect(e?.message.contains("fork") == true)
+        #expect(e?.message.contains(".forkserver") == true)
         // Nothing was started: the host still works and has no children.
         #expect(try host.evaluate("#mp.active_children()") == [0])
     }
 
-    @Test func forkIsRefusedFromInsideASwiftTask() async throws {
+    @Test func forcedForkIsRefusedFromInsideASwiftTask() async throws {
         let code = try await Task.detached { () -> ForkliftError.Code? in
             let host = try ForkliftHost()
+            defer { host.close() }
             do throws(ForkliftError) {
-                _ = try host.makePool()
+                _ = try host.makePool(PoolConfiguration(startMethod: .fork))
                 return nil
             } catch {
                 return error.code
@@ -30,11 +34,33 @@ struct PoolStartMethodTests {
         #expect(code == .forkInMultithreadedProcess)
     }
 
-    @Test(arguments: [StartMethod.forkserver, .spawn])
-    func unimplementedStartMethodsAreRefusedClearly(method: StartMethod) throws {
+    @Test func unsetStartMethodUsesTheForkServerHere() throws {
         let host = try ForkliftHost()
-        let e = #expect(throws: ForkliftError.self) { try host.makePool(PoolConfiguration(startMethod: method)) }
-        #expect(e?.code == .startMethodUnavailable)
-        #expect(e?.message.contains(method.rawValue) == true)
+        defer { host.close() }
+        let pool = try host.makePool(PoolConfiguration(processes: 2))
+        #expect(pool.startMethod == .forkserver)
+        let squares: [Int] = try pool.map(.source("function(x) return x * x end"), over: Array(1...20))
+        #expect(squares == (1...20).map { $0 * $0 })
+        try pool.close()
+    }
+
+    @Test(arguments: [StartMethod.forkserver, .spawn])
+    func execStartMethodsMapAndReportErrors(method: StartMethod) throws {
+        let host = try ForkliftHost()
+        defer { host.close() }
+        let pool = try host.makePool(PoolConfiguration(processes: 2, startMethod: method))
+        #expect(pool.startMethod == method)
+        let k = 7
+        let f = try host.compile("local k = \(k); return function(x) return x * k end")
+        let out: [Int] = try pool.map(.function(f), over: [1, 2, 3])
+        #expect(out == [7, 14, 21])
+        let e = #expect(throws: ForkliftError.self) {
+            let _: [Int] = try pool.map(.source("function(x) if x > 1 then error('too big') end return x end"), over: [1, 2])
+        }
+        #expect(e?.code == .remoteError)
+        #expect(e?.taskIndex == 1)
+        #expect(e?.message.hasSuffix("too big") == true)
+        try pool.close()
+        #expect(!pool.isOpen)
     }
 }

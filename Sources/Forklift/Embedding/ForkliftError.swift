@@ -17,8 +17,6 @@ public struct ForkliftError: Error, CustomStringConvertible, Sendable {
         /// The `.fork` start method was asked for in a process that has more
         /// than one thread: forking it could deadlock the child, so Forklift refuses.
         public static let forkInMultithreadedProcess = Code(rawValue: "ForkInMultithreadedProcess")
-        /// The start method asked for is not implemented in this build.
-        public static let startMethodUnavailable = Code(rawValue: "StartMethodUnavailable")
         /// A Lua error that is not one of the module's error values.
         public static let lua = Code(rawValue: "LuaError")
         /// A result did not convert to the Swift type asked for.

@@ -45,6 +45,13 @@ public final class ForkliftHost {
         try state.run("mp = require 'multiprocessing'", chunkName: "=(forklift host)")
     }
 
+    /// Wraps the state of a worker started by exec (see `launch`), which
+    /// already has `multiprocessing` installed.
+    init(adopting state: LuaState) throws(LuaError) {
+        self.state = state
+        try state.run("mp = require 'multiprocessing'", chunkName: "=(forklift host)")
+    }
+
     /// Joins the non-daemon child processes still running and terminates
     /// the daemon ones, as the `forklift` executable does when its script
     /// ends, then closes the state. Children are tracked per process, so this

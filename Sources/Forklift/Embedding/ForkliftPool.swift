@@ -5,8 +5,10 @@ public struct PoolConfiguration: Sendable {
     /// Worker processes; nil: the host's default (`ForkliftOptions.workers`,
     /// else the number of CPUs).
     public var processes: Int?
-    /// How workers are started. Only `.fork` is implemented so far.
-    public var startMethod: StartMethod
+    /// How workers are started; nil: the module's choice (`.fork` in a
+    /// single-threaded process, `.forkserver` when threads run, unless
+    /// `mp.set_start_method` chose otherwise).
+    public var startMethod: StartMethod?
     /// Replace a worker after it ran this many tasks (chunks); nil: never.
     public var maxTasksPerChild: Int?
     /// A function each worker runs once when it starts.
@@ -16,7 +18,7 @@ public struct PoolConfiguration: Sendable {
 
     /// A configuration; every parameter has the default of `mp.Pool`.
     public init(
-        processes: Int? = nil, startMethod: StartMethod = .fork, maxTasksPerChild: Int? = nil,
+        processes: Int? = nil, startMethod: StartMethod? = nil, maxTasksPerChild: Int? = nil,
         initializer: LuaCallable? = nil, initializerArguments: [LuaValue] = []
     ) {
         self.processes = processes
@@ -58,14 +60,15 @@ public final class ForkliftPool {
     init(host: ForkliftHost, configuration: PoolConfiguration) throws(ForkliftError) {
         self.host = host
         self.configuration = configuration
-        try configuration.startMethod.checkUsable()
+        try configuration.startMethod?.checkUsable()
         let (initKind, initValue) = configuration.initializer.map(Self.argument) ?? (.nil, .nil)
         let initArgs: LuaValue =
             configuration.initializer == nil ? .nil : LuaTable(array: configuration.initializerArguments).luaValue
         pool = try Self.invoke(
             host, "pool",
             [.value(configuration.processes.map { .integer(Int64($0)) } ?? .nil), .value(initKind), .value(initValue),
-             .value(initArgs), .value(configuration.maxTasksPerChild.map { .integer(Int64($0)) } ?? .nil)]
+             .value(initArgs), .value(configuration.maxTasksPerChild.map { .integer(Int64($0)) } ?? .nil),
+             .value(configuration.startMethod.map { .string(LuaString($0.rawValue)) } ?? .nil)]
         ) { (lua: Lua, base: Int32) throws(LuaError) in
             lua.pushValue(at: base)
             return LuaReference(reference: host.state.makeReference(), owner: host.state)
@@ -74,6 +77,16 @@ public final class ForkliftPool {
 
     deinit {
         if pool != nil { terminate() }
+    }
+
+    /// The start method the workers were started with: the one configured,
+    /// or the one the module chose (`.forkserver` when threads ran).
+    public var startMethod: StartMethod {
+        guard let pool else { return configuration.startMethod ?? .fork }
+        let name = try? Self.invoke(host, "start_method", [.reference(pool)]) { (lua: Lua, base: Int32) throws(LuaError) in
+            lua.toString(base)
+        }
+        return name.flatMap { $0 }.flatMap(StartMethod.init(rawValue:)) ?? .fork
     }
 
     /// True until `close()` or `terminate()`.

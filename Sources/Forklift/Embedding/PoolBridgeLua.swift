@@ -42,10 +42,12 @@ local function options(chunksize)
   return nil
 end
 
-function bridge.pool(n, initkind, init, initargs, maxtasks)
+function bridge.pool(n, initkind, init, initargs, maxtasks, method)
   return mp.Pool{ processes = n, initializer = init ~= nil and resolve(initkind, init) or nil,
-                  initargs = initargs, maxtasksperchild = maxtasks }
+                  initargs = initargs, maxtasksperchild = maxtasks, start_method = method }
 end
+
+function bridge.start_method(pool) return pool._method end
 
 function bridge.map(pool, kind, f, xs, chunksize)
   return pool:map(resolve(kind, f), xs, options(chunksize))

@@ -1,37 +1,35 @@
-/// How a pool starts its worker processes (Python's start methods).
+/// How a pool starts its worker processes (Python's start methods; see
+/// `mp.set_start_method`).
 ///
-/// Only `.fork` is implemented in this build; the others are accepted by the
-/// API so callers can name them, and are refused with
-/// `ForkliftError.Code.startMethodUnavailable` until they land.
+/// Leaving it unset (`PoolConfiguration.startMethod == nil`) lets the module
+/// choose: the method set with `mp.set_start_method`, else `.fork` while the
+/// process has a single thread and `.forkserver` once it has more.
 public enum StartMethod: String, Sendable, CaseIterable {
     /// Fork the calling process: workers inherit everything, globals and
-    /// registered Swift functions included. Only safe, and only allowed, in a
-    /// process with a single thread.
+    /// registered Swift functions included, and start fastest. Only safe,
+    /// and only allowed, in a process with a single thread.
     case fork
-    /// Ask a single-threaded helper process, started by exec, to fork the
-    /// workers (safe in multithreaded programs). Not implemented yet.
+    /// A single-threaded server process, started by exec, forks the workers
+    /// on request: safe in multithreaded programs. Functions cross through
+    /// the codec; the globals they use come from the preload (`mp.set_preload`)
+    /// and, in a program that hands its workers to `ForkliftWorker`, from its setup.
     case forkserver
-    /// Start each worker with a fresh exec. Not implemented yet.
+    /// Every worker is a fresh exec: safe in multithreaded programs, slowest
+    /// to start. What workers have is as for `.forkserver`.
     case spawn
 
-    /// Refuses what cannot run here: an unimplemented method, or `.fork`
-    /// from a process that has other threads.
+    /// Refuses `.fork` from a process that has other threads, before
+    /// anything is started (the module would refuse too, with a message only).
     func checkUsable() throws(ForkliftError) {
-        switch self {
-        case .fork:
-            let threads = ProcessControl.threadCount()
-            guard threads <= 1 else {
-                throw ForkliftError(
-                    code: .forkInMultithreadedProcess,
-                    message: "cannot use the fork start method: this process has \(threads) threads, and forking "
-                        + "a multithreaded process is unsafe (the child can deadlock on a lock another thread held); "
-                        + "create pools from a single-threaded program, before any thread or Swift task starts")
-            }
-        case .forkserver, .spawn:
+        guard self == .fork else { return }
+        let threads = ProcessControl.threadCount()
+        guard threads <= 1 else {
             throw ForkliftError(
-                code: .startMethodUnavailable,
-                message: "the \(rawValue) start method is not available in this build of Forklift; use .fork "
-                    + "from a single-threaded program")
+                code: .forkInMultithreadedProcess,
+                message: "cannot use the fork start method: this process has \(threads) threads, and forking "
+                    + "a multithreaded process is unsafe (the child can deadlock on a lock another thread held); "
+                    + "use .forkserver or .spawn, or leave the start method unset to get the fork server "
+                    + "automatically")
         }
     }
 }

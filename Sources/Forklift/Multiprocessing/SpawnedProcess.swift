@@ -22,8 +22,10 @@ public enum SpawnedProcess {
     public static func prepareExecutable() { ProcessControl.unblockAllSignals() }
 
     /// Runs the worker and returns its exit status (normally it leaves
-    /// through `_exit` from Lua and never returns).
-    public static func main(_ arguments: [String]) -> Int32 {
+    /// through `_exit` from Lua and never returns). `prepare` runs on the
+    /// worker's state before anything else (an embedding program registers
+    /// its Swift functions there).
+    public static func main(_ arguments: [String], prepare: ((LuaState) throws -> Void)? = nil) -> Int32 {
         guard arguments.count >= 3, let parent = pid_t(arguments[2]) else { return 2 }
         _ = forklift_set_parent_death_signal(SIGKILL)
         if getppid() != parent { return 1 }
@@ -40,6 +42,13 @@ public enum SpawnedProcess {
             return 1
         }
         state.installMultiprocessing()
+        do {
+            try prepare?(state)
+        } catch {
+            fputs("forklift worker: the embedding program's setup failed: \(error)\n", forklift_stderr())
+            fflush(nil)
+            return 1
+        }
         do {
             try state.run(#"require("multiprocessing")._spawned_main(...)"#, chunkName: "=[spawned]",
                           arguments: arguments.dropFirst(3).map { LuaValue.string(LuaString($0)) })

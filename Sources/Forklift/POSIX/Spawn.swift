@@ -4,10 +4,15 @@ internal import Glibc
 /// multithreaded process (nothing runs between fork and exec but the C
 /// library's own code), unlike `fork`.
 enum Spawn {
-    /// Where the `forklift` executable is: `$FORKLIFT_EXECUTABLE`, else this
+    /// An embedding program that serves its own workers (`ForkliftHost.launch`)
+    /// sets this to itself, so its workers have its Swift functions.
+    nonisolated(unsafe) static var workerExecutable: String?
+
+    /// Where the `forklift` executable is: `workerExecutable` when set, else `$FORKLIFT_EXECUTABLE`, else this
     /// very executable when it is `forklift`, else `forklift` beside it, else
     /// the first `forklift` on `$PATH`.
     static func forkliftExecutable() -> String? {
+        if let own = workerExecutable { return own }
         if let env = getenv("FORKLIFT_EXECUTABLE") { return String(cString: env) }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlink("/proc/self/exe", &buffer, Int(PATH_MAX))
