@@ -11,6 +11,7 @@ let package = Package(
     name: "Forklift",
     products: [
         .library(name: "Forklift", targets: ["Forklift"]),
+        .library(name: "ForkliftConcurrency", targets: ["ForkliftConcurrency"]),
         .executable(name: "forklift", targets: ["ForkliftCLI"]),
     ],
     targets: [
@@ -34,6 +35,9 @@ let package = Package(
         .executableTarget(
             name: "ForkliftMicroBench", dependencies: ["Forklift", "CLua"], path: "Benchmarks/ForkliftMicroBench",
             swiftSettings: strict),
+        // Swift-concurrency conveniences (AsyncSequence of pool results), kept
+        // out of `Forklift` so the library that forks never uses concurrency.
+        .target(name: "ForkliftConcurrency", dependencies: ["Forklift"], swiftSettings: strict),
         // A Swift tool embedding Forklift (README, "Embedding Forklift in Swift").
         .executableTarget(
             name: "ForkliftEmbedDemo", dependencies: ["Forklift"], path: "Examples/ForkliftEmbedDemo",
@@ -42,7 +46,7 @@ let package = Package(
         .executableTarget(
             name: "ForkliftEmbedScenarios", dependencies: ["Forklift"], path: "Tests/EmbedScenarios",
             swiftSettings: strict),
-        .testTarget(name: "ForkliftTests", dependencies: ["Forklift", "CLua"], swiftSettings: strict),
+        .testTarget(name: "ForkliftTests", dependencies: ["Forklift", "ForkliftConcurrency", "CLua"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: [], swiftSettings: strict),
     ]
 )

@@ -9,7 +9,8 @@ public enum LuaCallable: Sendable, Hashable {
     /// `"function(x) return x * x end"`, or a chunk whose first result is the
     /// function (`"local k = 3; return function(x) return k * x end"`). It is
     /// compiled once per host and source text, so mapping it again does not
-    /// resend it to the workers.
+    /// resend it to the workers. `mp` inside it is the module (an upvalue,
+    /// available in every worker whatever the start method).
     case source(String)
     /// A function value read from this host (`.function` from `evaluate` or
     /// `global`), e.g. one compiled with `ForkliftHost.compile`.
@@ -111,9 +112,21 @@ public final class ForkliftHost {
 
     /// Compiles Lua source that evaluates to a function (see
     /// `LuaCallable.source`) and returns the function, for `call` or a pool.
+    /// Inside it `mp` is the `multiprocessing` module as an upvalue, so it
+    /// works in workers started by exec too (which lack the host's global `mp`).
     /// - Throws: `LuaError` when it does not compile or is not a function.
     public func compile(_ source: String) throws(LuaError) -> LuaValue {
-        let f = try evaluate(source).first ?? .nil
+        // `mp` as an upvalue rather than the host's global, so the function
+        // still has it in workers started by exec.
+        let prelude = "local mp = require 'multiprocessing'; "
+        let results: [LuaValue]
+        do {
+            results = try state.run(prelude + "return " + source, chunkName: "=(function source)")
+        } catch {
+            guard case .syntax = error.kind else { throw error }
+            results = try state.run(prelude + source, chunkName: "=(function source)")
+        }
+        let f = results.first ?? .nil
         guard case .function = f else {
             throw LuaError(kind: .runtime, message: "the source does not evaluate to a function, got \(f.typeName)", value: f)
         }

@@ -9,6 +9,7 @@ local raise = mp._raise
 local type, getmetatable, load = type, getmetatable, load
 local globals = _G
 local bridge = {}
+local PRELUDE = "local mp = require 'multiprocessing'; "
 local compiled = {}   -- source -> function: one identity per source, sent once per worker
 
 local function callable(f)
@@ -25,8 +26,10 @@ local function resolve(kind, f)
   elseif kind == "source" then
     local fn = compiled[f]
     if fn == nil then
-      local chunk, err = load("return " .. f, "=(function source)", "t")
-      if not chunk then chunk, err = load(f, "=(function source)", "t") end
+      -- `mp` as an upvalue, not the host's global: it crosses to workers
+      -- started by exec, which have no such global.
+      local chunk, err = load(PRELUDE .. "return " .. f, "=(function source)", "t")
+      if not chunk then chunk, err = load(PRELUDE .. f, "=(function source)", "t") end
       if not chunk then raise("ValueError", "cannot compile the function source: " .. err) end
       fn = chunk()
       if not callable(fn) then raise("ValueError", "the source does not evaluate to a function, got " .. type(fn)) end
