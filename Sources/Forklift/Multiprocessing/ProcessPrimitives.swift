@@ -49,10 +49,6 @@ enum ProcessPrimitives {
             ChildRegistry.shared.forgetAll()
             forklift_set_interrupt_target(nil)
             _ = Glibc.signal(SIGTERM, SIG_DFL)
-            // The Swift runtime's crash reporter catches these, and a `kill
-            // -SEGV` (no real fault) then returns into the child, which runs
-            // on: a child must die of them, so its parent sees the signal.
-            for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT] { _ = Glibc.signal(sig, SIG_DFL) }
         } else {
             ChildRegistry.shared.add(pid, daemon: daemon)
         }

@@ -30,6 +30,7 @@ public enum SpawnedProcess {
         _ = forklift_set_parent_death_signal(SIGKILL)
         if getppid() != parent { return 1 }
         ProcessControl.unblockAllSignals()
+        ProcessControl.restoreDefaultCrashSignals()
         do {
             _ = try SharedArena.adopt(descriptor: 4)
         } catch {

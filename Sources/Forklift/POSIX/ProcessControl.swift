@@ -62,6 +62,7 @@ enum ProcessControl {
             _ = forklift_set_parent_death_signal(SIGKILL)
             // The parent may have died between fork and prctl.
             if getppid() != parent { _exit(1) }
+            restoreDefaultCrashSignals()
             // A host started with signals blocked (Foundation's `Process` leaves
             // SIGTERM and SIGINT blocked in what it launches) would otherwise make
             // children that `terminate()` and Ctrl-C cannot stop.
@@ -116,6 +117,15 @@ enum ProcessControl {
         var empty = sigset_t()
         sigemptyset(&empty)
         sigprocmask(SIG_SETMASK, &empty, nil)
+    }
+
+    /// In a child (forked or spawned): crash signals get their default action.
+    /// The Swift runtime's crash reporter catches them, and after a `kill
+    /// -SEGV` (no real fault) it returns into the process, which then runs on:
+    /// a child must die of them so that its parent sees the signal (a pool
+    /// reports `WorkerLost` with `signal = 11`). The corresponding C function is `signal`.
+    static func restoreDefaultCrashSignals() {
+        for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT] { _ = Glibc.signal(sig, SIG_DFL) }
     }
 
     /// Sends `signal` to `pid`; false if it no longer exists. The corresponding C function is `kill`.
