@@ -19,6 +19,7 @@ public struct LuaError: Error, CustomStringConvertible, Sendable {
         case file
     }
 
+    /// What went wrong (syntax, runtime, memory, ...).
     public var kind: Kind
     /// The error text as `lua.c` would print it (without the traceback).
     public var message: String
@@ -30,6 +31,7 @@ public struct LuaError: Error, CustomStringConvertible, Sendable {
     /// from its `__tostring` metamethod; `lua.c` then prints no traceback.
     public var messageFromMetamethod: Bool = false
 
+    /// Creates an error (Swift code raising on Lua's behalf uses it too).
     public init(kind: Kind, message: String, traceback: String? = nil, value: LuaValue? = nil) {
         self.kind = kind
         self.message = message

@@ -4,10 +4,14 @@ internal import Glibc
 public struct LuaString: Sendable, Hashable, ExpressibleByStringLiteral, CustomStringConvertible,
     Comparable
 {
+    /// The bytes, as Lua holds them.
     public var bytes: [UInt8]
 
+    /// A string of these bytes.
     public init(bytes: [UInt8]) { self.bytes = bytes }
+    /// The UTF-8 bytes of `string`.
     public init(_ string: String) { self.bytes = Array(string.utf8) }
+    /// The UTF-8 bytes of the literal.
     public init(stringLiteral value: String) { self.init(value) }
 
     /// The text, when the bytes are valid UTF-8.
@@ -16,6 +20,7 @@ public struct LuaString: Sendable, Hashable, ExpressibleByStringLiteral, CustomS
     /// The text, with invalid UTF-8 repaired (for messages and printing).
     public var description: String { String(decoding: bytes, as: UTF8.self) }
 
+    /// Byte-wise order (Lua compares strings with `strcoll`, which is this in the C locale).
     public static func < (a: LuaString, b: LuaString) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
 }
 
@@ -26,6 +31,7 @@ public struct LuaTable: Sendable, Hashable {
     /// Every other key.
     public var hash: [LuaValue: LuaValue]
 
+    /// A table with this sequence part and these other keys (see `init(entries:)` to normalise).
     public init(array: [LuaValue] = [], hash: [LuaValue: LuaValue] = [:]) {
         self.array = array
         self.hash = hash
@@ -37,6 +43,7 @@ public struct LuaTable: Sendable, Hashable {
         return hash[key] ?? .nil
     }
 
+    /// Looks a string key up (`t.name`).
     public subscript(key: String) -> LuaValue { self[.string(LuaString(key))] }
 }
 
@@ -54,21 +61,33 @@ public final class LuaReference: @unchecked Sendable, Hashable {
 
     deinit { owner?.releaseReference(reference) }
 
+    /// The same reference (two reads of one Lua object are different references).
     public static func == (a: LuaReference, b: LuaReference) -> Bool { a === b }
+    /// Hashes the reference's identity.
     public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 }
 
 /// One Lua value, as Swift sees it.
 public enum LuaValue: Sendable, Hashable, CustomStringConvertible {
+    /// `nil`: absent, or Lua's nil.
     case `nil`
+    /// `true` or `false`.
     case boolean(Bool)
+    /// An integer (`math.type(v) == "integer"`).
     case integer(Int64)
+    /// A float (`math.type(v) == "float"`).
     case number(Double)
+    /// A string: bytes, not necessarily UTF-8.
     case string(LuaString)
+    /// A table, copied into Swift (changing it does not change the Lua table).
     case table(LuaTable)
+    /// A function, kept alive in its state by the reference.
     case function(LuaReference)
+    /// A full userdata, kept alive in its state by the reference.
     case userdata(LuaReference)
+    /// A coroutine, kept alive in its state by the reference.
     case thread(LuaReference)
+    /// A light userdata: a bare pointer value.
     case lightUserdata(UInt)
 
     /// The Lua type name (`type(v)` in Lua).
@@ -85,6 +104,7 @@ public enum LuaValue: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The value as Lua's `tostring` prints it, for plain values; a type name for the others.
     public var description: String {
         switch self {
         case .nil: "nil"
@@ -115,9 +135,14 @@ public enum LuaValue: Sendable, Hashable, CustomStringConvertible {
 extension LuaValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
     ExpressibleByFloatLiteral, ExpressibleByStringLiteral
 {
+    /// `nil`.
     public init(nilLiteral: ()) { self = .nil }
+    /// A boolean.
     public init(booleanLiteral value: Bool) { self = .boolean(value) }
+    /// An integer.
     public init(integerLiteral value: Int64) { self = .integer(value) }
+    /// A float.
     public init(floatLiteral value: Double) { self = .number(value) }
+    /// A string of the literal's UTF-8 bytes.
     public init(stringLiteral value: String) { self = .string(LuaString(value)) }
 }

@@ -2,15 +2,21 @@ internal import CLua
 
 /// The arguments a registered Swift closure receives from Lua.
 public struct LuaArguments {
+    /// The stack of the call, for what `values` cannot express.
     public let lua: Lua
+    /// The arguments, in order.
     public let values: [LuaValue]
+    /// How many arguments were passed.
     public var count: Int { values.count }
+    /// Argument `i` (0-based), `nil` past the end as in Lua.
     public subscript(i: Int) -> LuaValue { i < values.count ? values[i] : .nil }
 }
 
 /// A Swift error a registered closure throws to raise a Lua error with `message`.
 public struct LuaRaise: Error, Sendable {
+    /// The text of the Lua error.
     public var message: String
+    /// An error that raises `message` in Lua.
     public init(_ message: String) { self.message = message }
 }
 
