@@ -144,6 +144,23 @@ struct CommandLineTests {
         }
     }
 
+    @Test func workerCountBecomesThePoolsDefaultSize() throws {
+        // Three tasks meet at a barrier of three: only three workers at once get through.
+        let script = try Forklift.script(
+            """
+            local mp = require "multiprocessing"
+            local b = mp.Barrier(3)
+            local pool <close> = mp.Pool()
+            local ok, r = pcall(pool.map, pool, function() return b:wait(1) end, {1, 2, 3})
+            print(ok)
+            """)
+        #expect(try Forklift.run(["-w", "3", script]).stdout == "true\n")
+        #expect(try Forklift.run(["--workers=2", script]).stdout == "false\n")
+        let progress = "print(require('multiprocessing')._default_progress())"
+        #expect(try Forklift.run(["--progress", "-e", progress]).stdout == "true\n")
+        #expect(try Forklift.run(["-e", progress]).stdout == "false\n")
+    }
+
     @Test func manyArguments() throws {
         let script = try Forklift.script("print(select('#', ...), (select(30, ...)))")
         try LuaComparison.expectSame([script] + Array(repeating: "a", count: 300))

@@ -84,6 +84,26 @@ struct PipedREPLTests {
         #expect(r.stdout.contains("\nnumber\n"))
         #expect(r.status == 0)
     }
+
+    @Test func functionsTypedInTheREPLGoToWorkers() throws {
+        let r = try Forklift.run(
+            ["-i"],
+            stdin: """
+                function sq(x) return x * x end
+                pool = mp.Pool(2)
+                =table.concat(pool:map(sq, {1, 2, 3}), ",")
+                pool:close() pool:join()
+                p = mp.Process{target = function() print("child", sq(4)) end}
+                p:start() p:join()
+                =p.exitcode
+
+                """, timeout: 30)
+        #expect(r.stdout.contains("\n1,4,9\n"))
+        #expect(r.stdout.contains("child\t16\n"))
+        #expect(r.stdout.contains("\n0\n"))
+        #expect(r.stderr.isEmpty, "\(r.stderr)")
+        #expect(r.status == 0)
+    }
 }
 
 /// The REPL on a pseudo-terminal: libedit, history, Ctrl-C and Ctrl-D.
