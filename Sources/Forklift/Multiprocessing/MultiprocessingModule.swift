@@ -26,6 +26,7 @@ enum MultiprocessingModule {
         StartMethods.register,
         ForkServer.register,
         registerOptions,
+        QueueLua.register,
     ]
 
     /// Lua parts, run in order with the module table as argument: (chunk name, source).

@@ -26,7 +26,7 @@ enum SendableObjects {
     /// memory and locks, 40– pools and later parts.
     static let types: [SendableObjectType] = [
         Connection.sendable,
-    ] + SharedMemoryModule.sendableTypes
+    ] + SharedMemoryModule.sendableTypes + QueueLua.sendables
 
     static func type(named name: String) -> SendableObjectType? { types.first { $0.metatableName == name } }
     static func type(tagged tag: UInt8) -> SendableObjectType? { types.first { $0.tag == tag } }

@@ -6,6 +6,7 @@ enum SharedKind: UInt8 {
     case lock = 1, rlock, semaphore, event, condition, barrier, value, array
     /// Reserved for the Queue's shared state.
     case queue = 20
+    // 21: a chunk of a queue's messages (`QueueState.chunkKind`, never a Lua object).
 }
 
 /// The shared-memory part of the `multiprocessing` module: makes sure the

@@ -1,0 +1,212 @@
+internal import Glibc
+
+/// Why a queue operation did not complete.
+enum QueueFailure: Error {
+    case empty, full
+    /// The queue is empty, closed, and no live process can put any more.
+    case endOfFile
+    /// The arena could not give a chunk.
+    case memory(SystemError)
+}
+
+/// How long an operation may wait.
+enum Blocking {
+    case never
+    case until(Double)
+    case forever
+
+    var deadline: Double? {
+        switch self {
+        case .never: return -Double.infinity
+        case .until(let d): return d
+        case .forever: return nil
+        }
+    }
+}
+
+/// Where the message being got lies, valid only inside the `get` body.
+enum QueueScratch {
+    /// Small messages are copied out here under the lock and decoded after it.
+    nonisolated(unsafe) static let buffer = UnsafeMutableRawPointer.allocate(
+        byteCount: QueueState.standardCapacity, alignment: 16)
+}
+
+extension QueueState {
+    /// While a reader waits on a closed queue it looks this often whether
+    /// its writers are still alive (they can die without waking it).
+    static let writerPollInterval = 0.05
+
+    /// Appends one message, `prefix` then `body`, waiting for room in a
+    /// bounded queue as `blocking` allows. `writerSlot` caches this process's
+    /// slot in the writer table. Small messages are copied under the lock;
+    /// big ones go to a dedicated chunk filled outside it and linked after.
+    func put(
+        _ prefix: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer,
+        writerSlot: inout Int, pid: Int32, blocking: Blocking
+    ) throws(QueueFailure) {
+        let length = prefix.count + body.count
+        let size = Chunk.frameSize(length)
+        lock()
+        while isFull {
+            let inTime: Bool
+            switch blocking {
+            case .never: inTime = false
+            case .until(let d): inTime = notFull.wait(self, deadline: d)
+            case .forever: inTime = notFull.wait(self, deadline: nil)
+            }
+            if !inTime && isFull {
+                unlock()
+                throw .full
+            }
+        }
+        if !writersOverflowed && !writers.isWriting(writerSlot, pid: pid) {
+            if let slot = writers.register(pid: pid) { writerSlot = slot } else { writersOverflowed = true }
+        }
+        if length > Self.dedicatedThreshold {
+            let c: Chunk
+            do { c = try obtainChunk(capacity: size) } catch {
+                unlock()
+                throw .memory(error)
+            }
+            unlock()
+            c.write(prefix, body)
+            c.dedicated = true
+            lock()
+            append(c)
+        } else {
+            var t = tail
+            if t == 0 || chunk(t).dedicated || chunk(t).room < size {
+                let c: Chunk
+                do { c = try obtainChunk(capacity: Self.standardCapacity) } catch {
+                    unlock()
+                    throw .memory(error)
+                }
+                append(c)
+                t = c.offset
+            }
+            chunk(t).write(prefix, body)
+        }
+        count += 1
+        if kind == .joinable { unfinished.pointee += 1 }
+        let wake = notEmpty.signal()
+        unlock()
+        if wake { notEmpty.wake() }
+    }
+
+    /// Takes the oldest message and calls `body` with its bytes (outside the
+    /// lock), waiting as `blocking` allows. `pid` is the caller, which does
+    /// not count as a writer that could still put (it is busy getting).
+    func get<R>(pid: Int32, blocking: Blocking, _ body: (UnsafeRawBufferPointer) -> R) throws(QueueFailure) -> R {
+        lock()
+        var front = frontChunk()
+        while front == nil {
+            if closed && !writersOverflowed && !writers.anyLiveWriter(except: pid) {
+                unlock()
+                throw .endOfFile
+            }
+            var slice = blocking.deadline
+            if closed { slice = min(slice ?? .infinity, Clock.now() + Self.writerPollInterval) }
+            let inTime: Bool
+            if case .never = blocking { inTime = false } else { inTime = notEmpty.wait(self, deadline: slice) }
+            front = frontChunk()
+            if front == nil && !inTime, let deadline = blocking.deadline, Clock.now() >= deadline {
+                unlock()
+                throw .empty
+            }
+        }
+        guard let h = front else { unlock(); throw .empty }
+        count = max(0, count - 1)
+        if h.dedicated {
+            _ = popHead()
+            let wake = notFull.signal()
+            unlock()
+            if wake { notFull.wake() }
+            let result = body(h.peek())
+            lock()
+            recycle(h)
+            unlock()
+            return result
+        }
+        let message = h.peek()
+        let n = min(message.count, QueueState.standardCapacity)
+        if let p = message.baseAddress, n > 0 { QueueScratch.buffer.copyMemory(from: p, byteCount: n) }
+        h.readPosition += Chunk.frameSize(message.count)
+        if h.readPosition >= h.writePosition {
+            if h.offset == tail {
+                h.readPosition = 0
+                h.writePosition = 0
+            } else {
+                recycle(popHead())
+            }
+        }
+        let wake = notFull.signal()
+        unlock()
+        if wake { notFull.wake() }
+        return body(UnsafeRawBufferPointer(start: QueueScratch.buffer, count: n))
+    }
+
+    /// The head chunk when a message is ready (drained chunks are recycled
+    /// on the way; a count that disagrees with the chunks is corrected).
+    private func frontChunk() -> Chunk? {
+        while head != 0 {
+            let h = chunk(head)
+            if h.readPosition < h.writePosition { return h }
+            if h.offset == tail {
+                h.readPosition = 0
+                h.writePosition = 0
+                break
+            }
+            recycle(popHead())
+        }
+        count = 0
+        return nil
+    }
+
+    /// `close()` from process `pid`: it will put no more; readers re-check
+    /// whether a writer is left.
+    func close(pid: Int32) {
+        lock()
+        writers.close(pid: pid)
+        closed = true
+        notEmpty.wakeAll()
+        unlock()
+    }
+
+    func withLock<R>(_ body: () -> R) -> R {
+        lock()
+        defer { unlock() }
+        return body()
+    }
+
+    // MARK: JoinableQueue
+
+    /// False when there was no unfinished task.
+    func taskDone() -> Bool {
+        lock()
+        guard unfinished.pointee > 0 else {
+            unlock()
+            return false
+        }
+        unfinished.pointee -= 1
+        let wake = unfinished.pointee == 0 && joinWaiters.pointee > 0
+        unlock()
+        if wake { Futex(unfinished).wakeAll() }
+        return true
+    }
+
+    /// Waits until every message put has been marked done; false on timeout.
+    func join(deadline: Double?) -> Bool {
+        lock()
+        defer { unlock() }
+        while unfinished.pointee > 0 {
+            joinWaiters.pointee += 1
+            let seen = unfinished.pointee
+            unlock()
+            let inTime = Futex(unfinished).wait(whileEqualTo: seen, deadline: deadline)
+            lock()
+            if joinWaiters.pointee > 0 { joinWaiters.pointee -= 1 }
+            if !inTime && unfinished.pointee > 0 { return false }
+        }
+        return true
+    }
+}
