@@ -110,7 +110,9 @@ enum QueueLua {
         if kind == .joinable { methods += [("task_done", taskDone), ("join", join)] }
         MultiprocessingModule.register(lua, methods)
         lua.setField(-2, "__index")
-        MultiprocessingModule.register(lua, [("__gc", collect), ("__tostring", describe), ("__eq", equal)])
+        MultiprocessingModule.register(lua, [
+            ("__gc", collect), ("__close", close), ("__tostring", describe), ("__eq", equal),
+        ])
         lua.push(metatableName(kind))
         lua.setField(-2, "__name")
     }

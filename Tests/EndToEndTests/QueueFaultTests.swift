@@ -1,0 +1,164 @@
+import Foundation
+import Testing
+
+/// The crash and end-of-data rules of docs/queues.md, run in the built `forklift`.
+@Suite("Queue faults", .serialized) struct QueueFaultTests {
+    func expectOK(_ body: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let r = try Forklift.runScript(
+            "local mp = require \"multiprocessing\"\n" + body, timeout: 60, sourceLocation: sourceLocation)
+        #expect(r.stderr == "", sourceLocation: sourceLocation)
+        #expect(r.stdout == "ok\n", sourceLocation: sourceLocation)
+        #expect(r.status == 0, sourceLocation: sourceLocation)
+    }
+
+    @Test func consumersKilledWhileWaitingDoNotWedgeTheQueue() throws {
+        try expectOK("""
+            local q, out = mp.Queue(), mp.Queue()
+            local waiters = {}
+            for i = 1, 3 do waiters[i] = mp.Process{target = function(q) q:get() end, args = {q}}; waiters[i]:start() end
+            mp.sleep(0.2)
+            for i = 1, 3 do waiters[i]:kill(); waiters[i]:join(); assert(waiters[i].exitcode == -9) end
+            local live = mp.Process{target = function(q, out) out:put(q:get() + q:get()) end, args = {q, out}}
+            live:start(); mp.sleep(0.1)
+            q:put(20); q:put(22)
+            assert(out:get(10) == 42)
+            live:join()
+            -- a bounded queue whose blocked producer was killed stays usable too
+            local b = mp.Queue(1); b:put(0)
+            local stuck = mp.Process{target = function(b) b:put(1) end, args = {b}}
+            stuck:start(); mp.sleep(0.1); stuck:kill(); stuck:join()
+            assert(b:get() == 0 and b:empty()); b:put(2); assert(b:get() == 2)
+            print("ok")
+            """)
+    }
+
+    @Test func producersKilledMidPutLeaveWholeItemsInOrder() throws {
+        try expectOK("""
+            local MiB = 1 << 20
+            local function item(i) return string.rep(string.char(65 + i % 26), MiB - 7) .. string.format("%07d", i) end
+            local bq = mp.Queue()
+            local prod = mp.Process{target = function(q)
+              local i = 0
+              while true do i = i + 1; q:put(item(i)) end
+            end, args = {bq}}
+            prod:start()
+            for i = 1, 3 do assert(bq:get() == item(i)) end
+            mp.sleep(0.05)
+            prod:kill(); prod:join()
+            local last = 3
+            while not bq:empty() do last = last + 1; assert(bq:get() == item(last)) end
+            bq:put("still works"); assert(bq:get() == "still works")
+            local sq = mp.Queue()
+            prod = mp.Process{target = function(q) local i = 0; while true do i = i + 1; q:put(i) end end, args = {sq}}
+            prod:start(); mp.sleep(0.05); prod:kill(); prod:join()
+            local n = 0
+            while not sq:empty() do n = n + 1; assert(sq:get() == n) end
+            assert(n > 0)
+            sq:put("ok"); assert(sq:get() == "ok")
+            print("ok")
+            """)
+    }
+
+    /// A process dying while it holds the queue's lock, at each point that
+    /// matters: the next locker repairs the queue from what was committed.
+    @Test func deathInsideTheLockIsRepairedByTheNextProcess() throws {
+        try expectOK("""
+            local function run(stage, prefill, value)
+              local q = mp.Queue()
+              for i = 1, prefill do q:put(i) end
+              local p = mp.Process{target = function(q) mp._queue_die(q, stage, value) end, args = {q}}
+              p:start(); p:join()
+              local got = {}
+              while not q:empty() do got[#got + 1] = tostring(q:get()) end
+              q:put("after"); assert(q:get() == "after" and q:qsize() == 0)
+              return table.concat(got, ",")
+            end
+            assert(run("put-uncommitted", 2, "lost") == "1,2")
+            assert(run("put-committed", 2, "kept") == "1,2,kept")
+            assert(run("put-linking", 2, "linked") == "1,2,linked")
+            assert(run("put-linking", 0, "linked") == "linked")
+            assert(run("get-uncommitted", 3) == "1,2,3")
+            -- with spare chunks in the chain
+            local q = mp.Queue()
+            for i = 1, 20000 do q:put(string.rep("y", 10)) end
+            while not q:empty() do q:get() end
+            local p = mp.Process{target = function(q) mp._queue_die(q, "put-linking", "z") end, args = {q}}
+            p:start(); p:join()
+            assert(q:qsize() == 1 and q:get() == "z" and not pcall(q.get_nowait, q))
+            for i = 1, 30000 do q:put(i) end
+            local s = 0; while not q:empty() do s = s + q:get() end
+            assert(s == 30000 * 30001 // 2)
+            print("ok")
+            """)
+    }
+
+    @Test func aClosedQueueWithNoWriterLeftRaisesEOFInsteadOfBlocking() throws {
+        try expectOK("""
+            local function kind(f, ...) local ok, e = pcall(f, ...); assert(not ok); return e.kind end
+            -- the writer closed and exited
+            local q = mp.Queue()
+            local p = mp.Process{target = function(q) for i = 1, 3 do q:put(i) end; q:close() end, args = {q}}
+            p:start(); p:join()
+            assert(q:get() == 1 and q:get() == 2 and q:get() == 3)
+            assert(kind(q.get, q) == "EOF")
+            -- a writer alive keeps readers waiting; once it is killed (even unjoined) they get EOF
+            local q2, ready = mp.Queue(), mp.Queue()
+            local w = mp.Process{target = function(q, ready) q:put("x"); ready:put(true); while true do mp.sleep(1) end end,
+              args = {q2, ready}}
+            w:start(); ready:get()
+            local closer = mp.Process{target = function(q) q:close() end, args = {q2}}
+            closer:start(); closer:join()
+            assert(q2:get() == "x")
+            assert(kind(q2.get, q2, 0.2) == "Empty")
+            w:kill()
+            local t0 = mp.time()
+            assert(kind(q2.get, q2) == "EOF" and mp.time() - t0 < 2)
+            w:join()
+            -- a reader already blocked is woken by the close
+            local q3, out = mp.Queue(), mp.Queue()
+            local r = mp.Process{target = function(q, out)
+              out:put(q:get()); local ok, e = pcall(q.get, q); out:put(e.kind)
+            end, args = {q3, out}}
+            r:start(); mp.sleep(0.1)
+            local c = mp.Process{target = function(q) q:put(1); q:close() end, args = {q3}}
+            c:start(); c:join(); r:join()
+            assert(out:get() == 1 and out:get() == "EOF")
+            -- never closed: a reader waits as in Python (here until its timeout)
+            local q4 = mp.Queue()
+            mp.Process{target = function(q) q:put(1) end, args = {q4}}:start()
+            assert(q4:get(5) == 1 and kind(q4.get, q4, 0.1) == "Empty")
+            print("ok")
+            """)
+    }
+
+    @Test func nothingIsLeftInDevShmAndNoDescriptorLeaks() throws {
+        let before = Set((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? [])
+        try expectOK("""
+            local function fds()
+              local f = io.popen("ls -l /proc/" .. mp.current_process().pid .. "/fd")
+              local listing = f:read("a")
+              f:close()
+              local n = 0
+              for _ in listing:gmatch("\\n") do n = n + 1 end
+              return n, listing
+            end
+            local start = fds()
+            for round = 1, 5 do
+              local q = mp.JoinableQueue(10)
+              local p = mp.Process{target = function(q) for i = 1, 100 do q:put(string.rep("x", i * 500)) end end, args = {q}}
+              p:start()
+              for _ = 1, 100 do q:get(); q:task_done() end
+              p:join(); q:close()
+            end
+            local killed = mp.Process{target = function(q) while true do q:put(1) end end, args = {mp.Queue()}}
+            killed:start(); mp.sleep(0.05); killed:kill(); killed:join()
+            killed = nil
+            collectgarbage(); collectgarbage()  -- Process objects hold descriptors until collected
+            local now, listing = fds()
+            assert(now <= start, "descriptors: " .. start .. " -> " .. now .. "\\n" .. listing)
+            print("ok")
+            """)
+        let after = Set((try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? [])
+        #expect(after.subtracting(before).isEmpty)
+    }
+}
