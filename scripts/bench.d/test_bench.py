@@ -127,14 +127,16 @@ class EndToEnd(unittest.TestCase):
             self.assertNotRegex(line.split("↓")[1].split("forklift:")[0], r"\d")
 
     @unittest.skipUnless(os.access(FORKLIFT, os.X_OK), "forklift is not built")
-    def test_the_built_forklift_gives_a_real_spawn_figure(self):
-        r = run_bench("--forklift", FORKLIFT, "--rounds", "1", "--json", "W3")
+    def test_the_built_forklift_gives_real_spawn_figures(self):
+        r = run_bench("--forklift", FORKLIFT, "--rounds", "1", "--json", "W3", "W3-forkserver")
         self.assertEqual(r.returncode, 0, r.stderr)
-        w3 = json.loads(r.stdout)["rows"][0]
-        self.assertEqual(w3["forklift"]["errors"], [])
-        self.assertGreater(w3["forklift"]["median"], 0)
-        self.assertGreater(w3["python"]["median"], 0)
-        self.assertGreater(w3["ratio"], 0)
+        rows = json.loads(r.stdout)["rows"]
+        self.assertEqual([e["id"] for e in rows], ["W3", "W3-forkserver"])
+        for e in rows:
+            self.assertEqual(e["forklift"]["errors"], [])
+            self.assertGreater(e["forklift"]["median"], 0)
+            self.assertGreater(e["python"]["median"], 0)
+            self.assertGreater(e["ratio"], 0)
 
 
 if __name__ == "__main__":
