@@ -39,11 +39,11 @@ struct Encoder: ~Copyable {
     }
 
     /// Appends the value at `index`. `root` names it in errors (`args`, `value`).
-    mutating func encode(at index: Int32, root: String = "value") throws(NotSendableError) {
+    mutating func encode(at index: Int32, root: @autoclosure () -> String = "value") throws(NotSendableError) {
         do {
             try encodeValue(lua.absolute(index))
         } catch var e {
-            e.root = root
+            e.root = root()
             throw e
         }
     }
