@@ -36,10 +36,16 @@ enum CodecBatch {
         return encoder.out
     }
 
-    /// Decodes a batch: pushes the header values, then a new table of the
-    /// items. Returns the number of values pushed. On error nothing is pushed.
-    static func decode(_ lua: Lua, _ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> Int32 {
+    /// Decodes a batch: pushes the header values, then the table of the
+    /// items: a new one, or with `into` (a stack index) that table, the items
+    /// stored at `offset + 1 ...` (the pool decodes results straight into the
+    /// job's result list). Returns the number of values pushed. On error
+    /// nothing is pushed.
+    static func decode(_ lua: Lua, _ bytes: UnsafeRawBufferPointer, into: Int32? = nil, offset: Int64 = 0)
+        throws(DecodeError) -> Int32
+    {
         let top = lua.top
+        let destination = into.map { lua.absolute($0) }
         var decoder = try Decoder(lua, bytes: bytes)
         do throws(DecodeError) {
             let headerCount = try decoder.reader.readVarint()
@@ -49,12 +55,18 @@ enum CodecBatch {
             let count = try decoder.reader.readVarint()
             guard count <= UInt64(decoder.reader.remaining) else { throw DecodeError("item count exceeds the message") }
             let L = lua.L
-            lua_createtable(L, Int32(clamping: count), 0)
-            let target = lua.top
+            let target: Int32
+            if let destination {
+                lua.pushValue(at: destination)
+                target = lua.top
+            } else {
+                lua_createtable(L, Int32(clamping: count), 0)
+                target = lua.top
+            }
             var i: Int64 = 1
             while i <= Int64(count) {
                 try decoder.decode()
-                lua_rawseti(L, target, i)
+                lua_rawseti(L, target, offset + i)
                 i += 1
             }
             guard decoder.reader.isAtEnd else { throw DecodeError("stray bytes after the batch") }

@@ -256,7 +256,7 @@ extension PoolChannel {
 
     /// Reads one frame from `fd` and pushes header values and the items
     /// table; pushes nil and a reason at end of stream or on a broken frame.
-    static func receiveFrom(_ lua: Lua, _ fd: FileDescriptor) -> Int32 {
+    static func receiveFrom(_ lua: Lua, _ fd: FileDescriptor, into: Int32? = nil, offset: Int64 = 0) -> Int32 {
         let frame: ReceivedFrame
         do throws(FrameIO.ReceiveError) {
             frame = try FrameIO.receive(from: fd)
@@ -270,18 +270,22 @@ extension PoolChannel {
             return 2
         }
         do throws(DecodeError) {
-            return try CodecBatch.decode(lua, frame.bytes)
+            return try CodecBatch.decode(lua, frame.bytes, into: into, offset: offset)
         } catch {
             return ModuleError.raise(lua, .valueError, "malformed pool message: \(error.description)")
         }
     }
 
-    /// `ch:recv()` → header..., items | nil, reason.
+    /// `ch:recv([dest, offset])` → header..., items | nil, reason.
     static let receive: LuaCFunction = { L in
         guard let L else { return 0 }
         let lua = Lua(L)
         guard let channel = box(lua, 1), !channel.closed else {
             return ModuleError.raise(lua, .stateError, "worker channel is closed")
+        }
+        // `ch:recv(dest, offset)`: the items go straight into `dest`.
+        if lua.type(at: 2) == LUA_TTABLE {
+            return receiveFrom(lua, channel.resultFD, into: 2, offset: lua.toInteger(3) ?? 0)
         }
         return receiveFrom(lua, channel.resultFD)
     }

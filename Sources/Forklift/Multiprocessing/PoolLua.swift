@@ -374,7 +374,7 @@ function Job:deliver(start, n, items, errors)
       s[s.last] = start + j - 1
     end
   end
-  move(items, 1, n, start, self.results)
+  if items ~= self.results then move(items, 1, n, start, self.results) end
   if errors then
     self.errors = self.errors or {}
     for j, e in pairs(errors) do
@@ -488,7 +488,15 @@ local break_pool -- forward: a worker's initializer failed
 local function handle(pool, index)
   local w = pool._workers[index]
   if w == nil then return end -- the pool was stopped while this round was handled
-  local job_id, start, n, errors, retiring, items = w.ch:recv()
+  -- Results arrive in the order tasks were sent: decode them straight into
+  -- the job's result list at the task's place.
+  local next_task = w.outstanding[w.first]
+  local job_id, start, n, errors, retiring, items
+  if next_task then
+    job_id, start, n, errors, retiring, items = w.ch:recv(next_task.job.results, next_task.start - 1)
+  else
+    job_id, start, n, errors, retiring, items = w.ch:recv()
+  end
   if job_id == nil then
     worker_lost(pool, index, w, start)
     return
