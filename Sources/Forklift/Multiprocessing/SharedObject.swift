@@ -101,8 +101,8 @@ enum SharedObjects {
     /// The shared object of any kind at `index`.
     @inline(__always)
     static func get(_ lua: Lua, _ index: Int32) -> SharedObject? {
-        guard lua_type(lua.L, index) == LUA_TUSERDATA, let memory = lua_touserdata(lua.L, index),
-            lua_rawlen(lua.L, index) == MemoryLayout<SharedObject>.size,
+        // A light userdata has no length, anything else no address: two calls decide.
+        guard let memory = lua_touserdata(lua.L, index), lua_rawlen(lua.L, index) == MemoryLayout<SharedObject>.size,
             memory.load(as: UInt64.self) == SharedObject.magic
         else { return nil }
         return memory.load(as: SharedObject.self)

@@ -132,6 +132,9 @@ enum Typecode: UInt8, CaseIterable {
     /// and swap, so a sum that does not fit changes nothing) and pushes the
     /// new value.
     func atomicAdd(_ L: OpaquePointer, _ index: Int32, at p: UnsafeMutableRawPointer) -> ElementError? {
+        if !isFloat && forklift_isinteger(L, index) != 0 {
+            return addInteger(forklift_tointegerx(L, index, nil), L, p)
+        }
         guard lua_type(L, index) == LUA_TNUMBER else { return .notANumber }
         var ok: Int32 = 0
         if isFloat {
@@ -158,14 +161,14 @@ enum Typecode: UInt8, CaseIterable {
                 }
             }
         }
-        let k: Int64
-        if forklift_isinteger(L, index) != 0 {
-            k = forklift_tointegerx(L, index, nil)
-        } else {
-            let d = forklift_tonumberx(L, index, &ok)
-            guard d.isFinite, d == d.rounded(.towardZero), abs(d) < 9.2e18 else { return .notAnInteger }
-            k = Int64(d)
-        }
+        let d = forklift_tonumberx(L, index, &ok)
+        guard d.isFinite, d == d.rounded(.towardZero), abs(d) < 9.2e18 else { return .notAnInteger }
+        return addInteger(Int64(d), L, p)
+    }
+
+    /// `atomicAdd` for integer typecodes.
+    @inline(__always)
+    private func addInteger(_ k: Int64, _ L: OpaquePointer, _ p: UnsafeMutableRawPointer) -> ElementError? {
         switch self {
         case .i: return add(k, p.assumingMemoryBound(to: UInt32.self), L, load: forklift_load32, cas: forklift_cas32) { Int64(Int32(bitPattern: $0)) }
         case .I: return add(k, p.assumingMemoryBound(to: UInt32.self), L, load: forklift_load32, cas: forklift_cas32) { Int64($0) }
