@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import Testing
 
@@ -98,6 +99,24 @@ struct SharedArenaTests {
         SharedReferences.pin(a)
         SharedReferences.untrack(a, in: allocator)
         #expect(allocator.referenceCount(of: a) == 1, "a sent handle keeps the block")
+    }
+
+    @Test func processReferencesAreSafeAcrossThreads() throws {
+        let shared = try allocator.allocate(payloadBytes: 8, kind: 9)
+        let allocator = self.allocator
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            for _ in 0..<500 {
+                SharedReferences.track(shared, holdsReference: false, in: allocator)
+                if let own = try? allocator.allocate(payloadBytes: 8, kind: 9) {
+                    SharedReferences.track(own, holdsReference: true, in: allocator)
+                    SharedReferences.untrack(own, in: allocator)
+                }
+                SharedReferences.untrack(shared, in: allocator)
+            }
+        }
+        #expect(SharedReferences.objects(referringTo: shared) == 0)
+        #expect(allocator.referenceCount(of: shared) == 1)
+        allocator.release(shared)
     }
 
     @Test func futexWaitTimesOutAndSeesChanges() throws {

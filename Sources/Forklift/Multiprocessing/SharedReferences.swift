@@ -24,11 +24,17 @@ enum SharedReferences {
 
     nonisolated(unsafe) private static var entries: [Int: Entry] = [:]
     nonisolated(unsafe) private static var forkHandlerInstalled = false
+    /// Guards `entries` (an embedder may run Lua states on several threads).
+    private static let guardian = ProcessMutex()
 
     /// A new Lua object refers to `offset`. `holdsReference`: the caller
     /// already took a reference on the block for this process (a fresh
     /// allocation or a handle decoded with `retainIfAlive`).
     static func track(_ offset: Int, holdsReference: Bool, in allocator: SharedAllocator) {
+        guardian.locked { trackLocked(offset, holdsReference: holdsReference, in: allocator) }
+    }
+
+    private static func trackLocked(_ offset: Int, holdsReference: Bool, in allocator: SharedAllocator) {
         if var entry = entries[offset] {
             // The process already holds its one reference.
             if holdsReference { allocator.release(offset) }
@@ -42,6 +48,10 @@ enum SharedReferences {
 
     /// A Lua object referring to `offset` was collected.
     static func untrack(_ offset: Int, in allocator: SharedAllocator) {
+        guardian.locked { untrackLocked(offset, in: allocator) }
+    }
+
+    private static func untrackLocked(_ offset: Int, in allocator: SharedAllocator) {
         guard var entry = entries[offset], entry.objects > 0 else { return }
         entry.objects -= 1
         if entry.objects == 0 && !entry.pinned {
@@ -54,18 +64,21 @@ enum SharedReferences {
 
     /// A handle to `offset` is being sent from this process.
     static func pin(_ offset: Int) {
-        entries[offset]?.pinned = true
+        guardian.locked { entries[offset]?.pinned = true }
     }
 
     /// Number of Lua objects of this process referring to `offset` (tests).
-    static func objects(referringTo offset: Int) -> Int { entries[offset]?.objects ?? 0 }
+    static func objects(referringTo offset: Int) -> Int { guardian.locked { entries[offset]?.objects ?? 0 } }
 
     /// Drops every reference this process holds; call right before `_exit`.
     static func releaseAll() {
         guard let arena = SharedArena.current else { return }
         let allocator = SharedAllocator(arena)
-        let held = entries.keys
-        entries = [:]
+        let held = guardian.locked {
+            let keys = Array(entries.keys)
+            entries = [:]
+            return keys
+        }
         for offset in held { allocator.release(offset) }
     }
 
@@ -73,6 +86,7 @@ enum SharedReferences {
     /// inherited Lua objects refer to; the parent's pins are not ours.
     private static func forkedChild() {
         forklift_forget_thread_id()
+        guardian.reinitializeAfterFork()
         guard let arena = SharedArena.current else { return }
         let allocator = SharedAllocator(arena)
         var inherited: [Int: Entry] = [:]
@@ -86,8 +100,10 @@ enum SharedReferences {
     /// Installs the fork hook once (before the first fork that matters:
     /// the module calls it when it creates the arena).
     static func installForkHandler() {
-        guard !forkHandlerInstalled else { return }
-        forkHandlerInstalled = true
-        pthread_atfork(nil, nil, { SharedReferences.forkedChild() })
+        guardian.locked {
+            guard !forkHandlerInstalled else { return }
+            forkHandlerInstalled = true
+            pthread_atfork(nil, nil, { SharedReferences.forkedChild() })
+        }
     }
 }

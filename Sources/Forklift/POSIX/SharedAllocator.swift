@@ -21,7 +21,7 @@ internal import Glibc
 ///
 /// A process that dies inside the allocator leaves at most a leaked block:
 /// every list update is committed by a single store.
-struct SharedAllocator {
+struct SharedAllocator: Sendable {
     let arena: SharedArena
 
     init(_ arena: SharedArena) { self.arena = arena }

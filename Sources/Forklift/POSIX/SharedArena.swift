@@ -8,7 +8,10 @@ internal import Glibc
 /// descendant sees it at the same address and objects are named by their byte
 /// offset. The kernel frees it when the last process mapping it exits, also
 /// after SIGKILL. Blocks are handed out by `SharedAllocator` (in the arena).
-final class SharedArena {
+///
+/// Sendable: its fields never change after creation, and what it points to
+/// is shared memory whose users synchronise through it.
+final class SharedArena: @unchecked Sendable {
     /// The arena of this process tree, once `ensure()` made it.
     nonisolated(unsafe) private(set) static var current: SharedArena?
 
@@ -37,6 +40,13 @@ final class SharedArena {
     /// time (call it before forking). The corresponding C functions are
     /// `memfd_create`, `ftruncate` and `mmap`.
     static func ensure() throws(SystemError) -> SharedArena {
+        try creation.locked { () throws(SystemError) -> SharedArena in try create() }
+    }
+
+    /// Serialises creation (an embedder may open Lua states on several threads).
+    private static let creation = ProcessMutex()
+
+    private static func create() throws(SystemError) -> SharedArena {
         if let current { return current }
         let fd = try retryingInterrupts("memfd_create") { forklift_memfd_create("forklift-shared", memfdCloseOnExec) }
         var lastError = SystemError("ftruncate", errno: ENOMEM)
