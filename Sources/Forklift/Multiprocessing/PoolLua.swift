@@ -555,10 +555,12 @@ mp._pool_run_until = run_until
 
 -- Guided self-scheduling: each chunk is a share of what is left, so the big
 -- early chunks keep messages few and the small last ones keep every worker
--- busy to the end.
+-- busy to the end. The share is 1/(2 * DEPTH * workers): DEPTH chunks are
+-- queued per worker ahead of time, and what one worker has queued must stay
+-- small next to what is left, or it finishes last while the others idle.
 local function next_chunk(pool, remaining, chunksize)
   if chunksize then return min(chunksize, remaining) end
-  return max(1, min(MAX_CHUNK, ceil(remaining / (2 * pool._size))))
+  return max(1, min(MAX_CHUNK, ceil(remaining / (2 * DEPTH * pool._size))))
 end
 
 local function check_running(pool)
