@@ -89,6 +89,7 @@ local function worker_main(taskfd, resultfd, initializer, initargs, maxtasks)
   while true do
     local kind, job, fid, fbytes, start, n, mode, items = recv_batch(taskfd)
     if kind == nil or kind == "stop" then exit(0) end
+    if kind == "forget" then fns = {} end -- the parent dropped its function ids
     local f = fns[fid]
     if f == nil then
       f = decode(fbytes)
@@ -258,10 +259,20 @@ local function pop_task(pool)
   return nil
 end
 
+local FUNCTIONS_KEPT = 256 -- distinct functions (closures with their upvalues) remembered
+
 local function function_id(pool, f)
   local bytes = encode(f)
   local fid = pool._fids[bytes]
   if not fid then
+    -- `apply` in a loop over a closure of the loop variable makes a new
+    -- function each time: past a bound, parent and workers forget them all
+    -- (ids keep growing, so a running job's id is never reused).
+    pool._fid_entries = (pool._fid_entries or 0) + 1
+    if pool._fid_entries > FUNCTIONS_KEPT then
+      pool._fids, pool._fid_entries = {}, 1
+      for _, w in ipairs(pool._workers) do w.fids = {}; w.forget = true end
+    end
     pool._fid_counter = pool._fid_counter + 1
     fid = pool._fid_counter
     pool._fids[bytes] = fid
@@ -279,7 +290,7 @@ local function send_task(pool, w, task)
   if not w.fids[job.fid] then fbytes = job.fbytes end
   -- A dead worker is noticed when its result pipe reports end of file.
   local ok, err = pcall(w.ch.enqueue, w.ch, task.src, task.first, task.first + task.n - 1,
-                        "task", job.id, job.fid, fbytes, task.start, task.n, job.mode)
+                        w.forget and "forget" or "task", job.id, job.fid, fbytes, task.start, task.n, job.mode)
   if not ok then
     -- Nothing of this task was sent (an item cannot cross): the job fails
     -- with that error, whichever pool call happens to be moving work now.
@@ -288,6 +299,7 @@ local function send_task(pool, w, task)
     return
   end
   if fbytes then w.fids[job.fid] = true end
+  w.forget = nil
   w.last = w.last + 1
   w.outstanding[w.last] = task
 end
@@ -565,6 +577,9 @@ end
 
 local function check_running(pool)
   if pool._broken then error(pool._broken, 0) end
+  if pool._owner ~= mp._getpid() then
+    raise("StateError", "a pool can only be used by the process that created it")
+  end
   if pool._state ~= "running" then raise("StateError", "Pool not running") end
 end
 
