@@ -153,6 +153,23 @@ struct PoolBehaviourTests {
             """)
     }
 
+    /// A forked child has a copy of its parent's pool table, but not its workers.
+    @Test func aForkedChildCannotDriveItsParentsPool() throws {
+        let r = try Forklift.runScript(PoolTestKit.prelude + """
+            mp.set_start_method("fork")
+            local mine = mp.Pool(1)
+            local p = mp.Process{target = function() print(pcall(mine.map, mine, print, {1})) end}
+            p:start(); p:join()
+            print(mine:apply(function() return "still mine" end))
+            mine:close(); mine:join()
+            """)
+        #expect(r.stdout == """
+            false\tStateError: a pool can only be used by the process that created it
+            still mine
+
+            """, "\(r.stderr)")
+    }
+
     @Test func closeVariableAndWithJoinOnSuccessTerminateOnError() throws {
         let r = try PoolTestKit.run("""
             local pids

@@ -96,6 +96,22 @@ struct PoolStressTests {
             """)
     }
 
+    @Test func manyDistinctClosuresDoNotGrowWithoutBound() throws {
+        let r = try PoolTestKit.run("""
+            local pool <close> = mp.Pool(2)
+            local base = pool:apply(function() collectgarbage(); return collectgarbage("count") end)
+            -- A job created before the caches are dropped still runs after.
+            local old = pool:map_async(function(x) mp.sleep(0.001) return x + 0.5 end, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {chunksize = 1})
+            for i = 1, 3000 do
+              local v = pool:apply(function() return i * 2 end)
+              assert(v == i * 2, "closure " .. i .. " gave " .. tostring(v))
+            end
+            local grown = pool:apply(function() collectgarbage(); return collectgarbage("count") end) - base
+            print(grown < 500, old:get()[10])
+            """)
+        #expect(r.stdout == "true\t10.5\n")
+    }
+
     @Test func errorsRaisedByTheScriptsOwnCode() throws {
         let r = try PoolTestKit.run("""
             local pool <close> = mp.Pool(2)
