@@ -377,15 +377,33 @@ local function run_callbacks(pool)
   end
 end
 
-function Job:deliver(start, n, items, errors)
-  if self.cancelled then return end
-  if self.kind == "imap_unordered" then
-    local s = self.stream
+-- Queues finished indices for imap_unordered.
+local function stream_range(job, start, n)
+  if job.kind == "imap_unordered" then
+    local s = job.stream
     for j = 1, n do
       s.last = s.last + 1
       s[s.last] = start + j - 1
     end
   end
+end
+
+-- Records `start .. start+n-1` as done and finishes the job when its outcome is known.
+local function complete_range(job, start, n)
+  job.completed[start] = n
+  job.done = job.done + n
+  advance_prefix(job)
+  if job.progress then job.progress:update(job.done) end
+  if job.total ~= nil and job.done >= job.total then finish_job(job)
+  elseif job.error_index and job.prefix > job.error_index and job.kind ~= "imap" and job.kind ~= "imap_unordered" then
+    -- map: every item before the first failure is in; the outcome is known.
+    finish_job(job)
+  end
+end
+
+function Job:deliver(start, n, items, errors)
+  if self.cancelled then return end
+  stream_range(self, start, n)
   if items ~= self.results then move(items, 1, n, start, self.results) end
   if errors then
     self.errors = self.errors or {}
@@ -396,38 +414,17 @@ function Job:deliver(start, n, items, errors)
       if self.error_index == nil or index < self.error_index then self.error_index = index end
     end
   end
-  self.completed[start] = n
-  self.done = self.done + n
-  advance_prefix(self)
-  if self.progress then self.progress:update(self.done) end
-  if self.total ~= nil and self.done >= self.total then finish_job(self)
-  elseif self.error_index and self.prefix > self.error_index and self.kind ~= "imap" and self.kind ~= "imap_unordered" then
-    -- map: every item before the first failure is in; the outcome is known.
-    finish_job(self)
-  end
+  complete_range(self, start, n)
 end
 
+-- A lost range: one shared error value for every item of it.
 function Job:fail_range(start, n, err)
   if self.cancelled then return end
-  local errors = {}
-  for j = 1, n do errors[j] = err end
-  -- One shared error value for the lost range, indexed at its first item.
   self.errors = self.errors or {}
-  self.errors[start] = err
-  for j = 2, n do self.errors[start + j - 1] = err end
+  for j = 0, n - 1 do self.errors[start + j] = err end
   if self.error_index == nil or start < self.error_index then self.error_index = start end
-  if self.kind == "imap_unordered" then
-    local s = self.stream
-    for j = 1, n do s.last = s.last + 1; s[s.last] = start + j - 1 end
-  end
-  self.completed[start] = n
-  self.done = self.done + n
-  advance_prefix(self)
-  if self.progress then self.progress:update(self.done) end
-  if self.total ~= nil and self.done >= self.total then finish_job(self)
-  elseif self.prefix > self.error_index and self.kind ~= "imap" and self.kind ~= "imap_unordered" then
-    finish_job(self)
-  end
+  stream_range(self, start, n)
+  complete_range(self, start, n)
 end
 
 local function cancel_job(job)

@@ -100,6 +100,21 @@ local function traceback_of(err)
 end
 mp._traceback_of = traceback_of
 
+-- In the new child (any start method): becomes `self`, runs it and leaves
+-- with its exit code (1 and the traceback on stderr when it raised).
+local function run_as_child(self, parent_name)
+  parent = { name = parent_name, pid = self._parent_pid }
+  this = self
+  self._pid = mp._getpid()
+  children = {}
+  local ok, err = xpcall(self.run, traceback_of, self)
+  if not ok then
+    io.stderr:write("Process ", self.name, ":\n", err, "\n")
+    exit(1)
+  end
+  exit(0)
+end
+
 function Process:start()
   if self._pid then raise("StateError", "cannot start a process twice") end
   if self._parent_pid ~= mp._getpid() then
@@ -111,18 +126,8 @@ function Process:start()
     mp._before_fork()
     local pid, refused = fork(self.daemon)
     if pid == 0 then
-      -- The child.
-      parent = { name = this.name, pid = self._parent_pid }
-      this = self
-      self._pid = mp._getpid()
-      children = {}
       mp._after_fork_child()
-      local ok, err = xpcall(self.run, traceback_of, self)
-      if not ok then
-        io.stderr:write("Process ", self.name, ":\n", err, "\n")
-        exit(1)
-      end
-      exit(0)
+      run_as_child(self, this.name)
     elseif pid then
       self._pid = pid
       children[pid] = self
@@ -146,16 +151,7 @@ function mp._run_spawned_process(meta, payload)
                               args = payload.args or {}, _identity = meta.identity, _counter = 0,
                               _parent_pid = meta.parent_pid }, Process)
   if payload.run then self.run = payload.run end
-  parent = { name = meta.parent_name or "MainProcess", pid = meta.parent_pid }
-  this = self
-  self._pid = mp._getpid()
-  children = {}
-  local ok, err = xpcall(self.run, traceback_of, self)
-  if not ok then
-    io.stderr:write("Process ", self.name, ":\n", err, "\n")
-    exit(1)
-  end
-  exit(0)
+  run_as_child(self, meta.parent_name or "MainProcess")
 end
 
 --- Reaps the child if it ended (waiting up to `timeout`; nil waits for it).
