@@ -185,6 +185,13 @@ struct SharedValueTests {
             assert(v.value == 42 and a[2] == 7.5)
             assert(got[1].value == 42 and got[2][2] == 7.5 and #got[2] == 3)
             got[1].value = 1; assert(v.value == 1)
+            -- The same shared object received again compares equal to the original.
+            s:send(v); s:send(lock)
+            p = mp.Process{target = function() back_s:send({r:recv(), r:recv()}) end}
+            p:start()
+            local again = back_r:recv(); p:join()
+            assert(again[1] == v and again[2] == lock and again[1] ~= lock and again[1] ~= v:get_obj())
+            assert(v:get_obj() == v:get_obj() and v ~= mp.Value("i", 1))
             """)
     }
 

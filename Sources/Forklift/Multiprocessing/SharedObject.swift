@@ -70,6 +70,8 @@ enum SharedObjects {
         if luaL_newmetatable(lua.L, metatableName(kind)) != 0 {
             lua.push(function: collect)
             lua.setField(-2, "__gc")
+            lua.push(function: equal)
+            lua.setField(-2, "__eq")
             // getmetatable(obj) gives this string: the metamethods only ever
             // see their own kind of userdata.
             lua.push(metatableName(kind))
@@ -112,6 +114,19 @@ enum SharedObjects {
     /// the right kind, since its metatable is hidden from Lua).
     @inline(__always) static func unchecked(_ L: OpaquePointer, _ index: Int32 = 1) -> SharedObject? {
         lua_touserdata(L, index)?.load(as: SharedObject.self)
+    }
+
+    /// `__eq`: two Lua objects for the same shared object (say, one received
+    /// twice through a pipe) are equal. A raw view (`get_obj`) is not its Value.
+    static let equal: LuaCFunction = { L in
+        guard let L else { return 0 }
+        let lua = Lua(L)
+        guard let a = get(lua, 1), let b = get(lua, 2) else {
+            lua.push(false)
+            return 1
+        }
+        lua.push(a.offset == b.offset && a.kind == b.kind && (a.lock == nil) == (b.lock == nil))
+        return 1
     }
 
     /// `__gc`: this Lua object no longer refers to the block.

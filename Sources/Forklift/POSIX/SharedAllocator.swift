@@ -177,10 +177,14 @@ struct SharedAllocator: Sendable {
     /// Takes a reference on a block another process named by (offset,
     /// generation), unless it was freed meanwhile (then false).
     func retainIfAlive(_ offset: Int, generation: UInt32, kind: UInt8) -> Bool {
-        guard isPlausibleBlock(offset) else { return false }
+        // Check the header before touching the count, so that a corrupt or
+        // forged handle (pointing into some block's data) changes nothing.
+        guard isPlausibleBlock(offset), self.generation(of: offset) == generation, self.kind(of: offset) == kind else {
+            return false
+        }
         let count = word32(offset)
         var seen = forklift_load32(count)
-        while seen > 0 {
+        while seen > 0 && seen < UInt32.max {
             if forklift_cas32(count, &seen, seen + 1) {
                 if self.generation(of: offset) == generation && self.kind(of: offset) == kind { return true }
                 release(offset)
