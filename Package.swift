@@ -30,7 +30,11 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(
             name: "ForkliftCLI", dependencies: ["Forklift", "CLua", "CEditLine"],
-            swiftSettings: strict),
+            swiftSettings: strict,
+            // Every fork copies the page tables of each mapped library and each
+            // child binds lazily resolved symbols again: a statically linked Swift
+            // runtime and eager binding make start+join ~25% cheaper (docs/performance.md).
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "-z", "-Xlinker", "now"], .when(configuration: .release))]),
         // Timing loops for the hot paths; a plain executable so `swift test` never runs it.
         .executableTarget(
             name: "ForkliftMicroBench", dependencies: ["Forklift", "CLua"], path: "Benchmarks/ForkliftMicroBench",

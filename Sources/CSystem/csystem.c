@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "csystem.h"
 #include <fcntl.h>
+#include <signal.h>
+#include <string.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -88,4 +90,15 @@ long forklift_recv_with_fds(int sock, void *buf, unsigned long cap, int *fds, in
         }
     }
     return r;
+}
+
+void forklift_child_default_signals(void) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, 0);
+    static const int defaults[] = {SIGTERM, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT};
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_DFL;
+    for (unsigned i = 0; i < sizeof defaults / sizeof defaults[0]; i++) sigaction(defaults[i], &action, 0);
 }

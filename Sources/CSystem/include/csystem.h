@@ -26,6 +26,11 @@ int forklift_futex_wake(uint32_t *word, int count);
 int forklift_gettid(void);
 /* pidfd_open(2): a descriptor that becomes readable when the process exits. */
 int forklift_pidfd_open(int pid);
+
+/* In a freshly forked child: unblocks every signal and puts SIGTERM and the
+ * crash signals back to their default action (in C: no allocation, no lazy
+ * Swift globals, so no extra page copied per fork). */
+void forklift_child_default_signals(void);
 /* F_SETPIPE_SZ */
 int forklift_set_pipe_size(int fd, int size);
 

@@ -10,6 +10,11 @@ local SIGTERM, SIGKILL = mp._SIGTERM, mp._SIGKILL
 local error, setmetatable, type, tostring, select = error, setmetatable, type, tostring, select
 local unpack = table.unpack
 
+-- Every child calls xpcall and next; liblua reaches lua_pcallk/lua_next/
+-- lua_pushnil through lazily bound PLT slots, which each child would otherwise
+-- resolve again (a few page faults per fork). Bind them once, here.
+xpcall(next, error, {})
+
 --- Errors -------------------------------------------------------------------
 local Error = getmetatable(mp._error("ValueError", ""))
 function mp._raise(kind, message, fields, level)

@@ -47,8 +47,8 @@ enum ProcessPrimitives {
             // The child: the parent's children are not ours, and Ctrl-C
             // (sent to the whole foreground group) simply ends us.
             ChildRegistry.shared.forgetAll()
+            // SIGTERM and the crash signals are back to their defaults (ProcessControl.fork).
             forklift_set_interrupt_target(nil)
-            _ = Glibc.signal(SIGTERM, SIG_DFL)
         } else {
             ChildRegistry.shared.add(pid, daemon: daemon)
         }

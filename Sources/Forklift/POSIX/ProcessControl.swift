@@ -28,15 +28,41 @@ enum ExitStatus: Equatable {
 /// refuse to fork a multithreaded process, flush stdio first, and make every
 /// child die with its parent.
 enum ProcessControl {
-    /// Threads in this process, from /proc/self/task.
+    /// Threads in this process: field 20 of /proc/self/stat, in one read
+    /// (the check runs before every fork; listing /proc/self/task took five
+    /// system calls). No descriptor is kept open between forks: a hidden one
+    /// would show up in every descriptor count and name the wrong process in a child.
     static func threadCount() -> Int {
-        guard let dir = opendir("/proc/self/task") else { return 1 }
-        defer { closedir(dir) }
-        var n = 0
-        while let entry = readdir(dir) {
-            if entry.pointee.d_name.0 != 46 { n += 1 }  // skip "." and ".."
+        let fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return 1 }
+        defer { _ = Glibc.close(fd) }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { buffer -> Int in
+            guard let base = buffer.baseAddress else { return 1 }
+            let n = Glibc.read(fd, base, buffer.count)
+            guard n > 0 else { return 1 }
+            return numThreads(inStat: UnsafeBufferPointer(start: base, count: n)) ?? 1
         }
-        return n
+    }
+
+    /// The `num_threads` field of a /proc/<pid>/stat text.
+    static func numThreads(inStat text: UnsafeBufferPointer<UInt8>) -> Int? {
+        // `pid (comm) state ppid ...`: comm may hold spaces and parentheses,
+        // so fields are counted from the last ')'.
+        guard let close = text.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        var field = 2
+        var value = 0
+        var sawDigit = false
+        for c in text[(close + 1)...] {
+            if c == UInt8(ascii: " ") {
+                if field == 20 { break }
+                field += 1
+            } else if field == 20 {
+                guard c >= 48 && c <= 57 else { return nil }
+                value = value * 10 + Int(c - 48)
+                sawDigit = true
+            }
+        }
+        return sawDigit && value > 0 ? value : nil
     }
 
     struct ForkRefused: Error, CustomStringConvertible {
@@ -62,13 +88,13 @@ enum ProcessControl {
             _ = forklift_set_parent_death_signal(SIGKILL)
             // The parent may have died between fork and prctl.
             if getppid() != parent { _exit(1) }
-            restoreDefaultCrashSignals()
             // A host started with signals blocked (Foundation's `Process` leaves
             // SIGTERM and SIGINT blocked in what it launches) would otherwise make
-            // children that `terminate()` and Ctrl-C cannot stop.
-            var none = sigset_t()
-            sigemptyset(&none)
-            sigprocmask(SIG_SETMASK, &none, nil)
+            // children that `terminate()` and Ctrl-C cannot stop. The Swift
+            // runtime's crash reporter catches SIGSEGV & co., and a `kill -SEGV`
+            // (no real fault) would then return into the child, which would run
+            // on: a child must die of them, so its parent sees the signal.
+            forklift_child_default_signals()
         }
         return pid
     }
