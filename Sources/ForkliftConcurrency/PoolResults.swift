@@ -24,7 +24,7 @@ extension ForkliftPool {
         of function: LuaCallable, over inputs: [Input], as type: Output.Type = Output.self,
         batchSize: Int? = nil, pollInterval: Double = 0.05
     ) -> PoolResults<Output> {
-        let processes = configuration.processes ?? 2
+        let processes = max(1, self.processes)
         let size = batchSize ?? max(1, (inputs.count + 4 * processes - 1) / (4 * processes))
         return PoolResults(
             pool: self, function: function, inputs: inputs.map(\.luaValue), batchSize: max(1, size),

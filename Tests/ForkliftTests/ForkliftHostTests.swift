@@ -126,8 +126,20 @@ struct ForkliftHostTests {
     @Test func closedHostRefusesWork() throws {
         let other = try ForkliftHost()
         let f = try other.compile("function() end")
+        let pool = try? other.makePool(PoolConfiguration(startMethod: .spawn))
+        pool?.terminate()
         other.close()
         #expect(other.state.isClosed)
+        let e = #expect(throws: LuaError.self) { try other.run("return 1") }
+        #expect(e?.message == "the Lua state was closed")
+        #expect(throws: LuaError.self) { try other.evaluate("1") }
+        #expect(throws: LuaError.self) { try other.call(.function(f)) }
+        #expect(throws: LuaError.self) { try other.runFile("/dev/null") }
+        #expect(other[global: "mp"] == .nil)
+        other[global: "x"] = 1  // ignored, no crash
+        other.register("late") { (x: Int) in x }  // ignored, no crash
+        let p = #expect(throws: ForkliftError.self) { try other.makePool() }
+        #expect(p?.code == .stateError)
         _ = f  // releasing a reference after close must not touch the closed state
     }
 }

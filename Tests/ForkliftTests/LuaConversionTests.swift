@@ -86,3 +86,16 @@ struct LuaConversionTests {
         #expect(LuaValue([1, 2] as [Int]?) == .table(LuaTable(array: [1, 2])))
     }
 }
+
+@Suite("small integer conversions")
+struct SmallIntegerConversionTests {
+    @Test func smallIntegersBothWaysWithRangeChecks() throws {
+        #expect(LuaValue(Int8(-5)) == -5)
+        #expect(LuaValue(UInt16(65535)) == 65535)
+        #expect(try LuaValue.integer(255).as(UInt8.self) == 255)
+        #expect(throws: LuaConversionError.self) { try LuaValue.integer(256).as(UInt8.self) }
+        #expect(throws: LuaConversionError.self) { try LuaValue.integer(-129).as(Int8.self) }
+        #expect(try LuaValue.integer(Int64.max).as(UInt64.self) == UInt64(Int64.max))
+        #expect(throws: LuaConversionError.self) { try LuaValue.integer(-1).as(UInt.self) }
+    }
+}

@@ -39,6 +39,7 @@ struct PoolStartMethodTests {
         defer { host.close() }
         let pool = try host.makePool(PoolConfiguration(processes: 2))
         #expect(pool.startMethod == .forkserver)
+        #expect(pool.processes == 2)
         let squares: [Int] = try pool.map(.source("function(x) return x * x end"), over: Array(1...20))
         #expect(squares == (1...20).map { $0 * $0 })
         try pool.close()
@@ -62,5 +63,6 @@ struct PoolStartMethodTests {
         #expect(e?.message.hasSuffix("too big") == true)
         try pool.close()
         #expect(!pool.isOpen)
+        #expect(pool.processes == 0)
     }
 }

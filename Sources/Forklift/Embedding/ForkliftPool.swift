@@ -89,6 +89,16 @@ public final class ForkliftPool {
         return name.flatMap { $0 }.flatMap(StartMethod.init(rawValue:)) ?? .fork
     }
 
+    /// How many worker processes the pool keeps (the configured number, or
+    /// the host's default); 0 once it is closed.
+    public var processes: Int {
+        guard let pool else { return 0 }
+        let n = try? Self.invoke(host, "size", [.reference(pool)]) { (lua: Lua, base: Int32) throws(LuaError) in
+            lua.toInteger(base)
+        }
+        return n.flatMap { $0 }.map { Int($0) } ?? 0
+    }
+
     /// True until `close()` or `terminate()`.
     public var isOpen: Bool { pool != nil }
 

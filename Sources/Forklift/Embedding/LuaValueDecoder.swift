@@ -100,19 +100,27 @@ extension Int: LuaScalarDecodable {}
 extension Int32: LuaScalarDecodable {}
 extension Int64: LuaScalarDecodable {}
 extension UInt32: LuaScalarDecodable {}
-extension Int8: LuaScalarDecodable, LuaConvertible {
+extension Int8: LuaScalarDecodable, LuaConvertible, LuaRepresentable {
+    /// A Lua integer.
+    public var luaValue: LuaValue { .integer(Int64(self)) }
     /// Reads an integer that fits 8 bits.
     public init(luaValue value: LuaValue) throws(LuaConversionError) { self = try luaInteger(value, as: Int8.self) }
 }
-extension Int16: LuaScalarDecodable, LuaConvertible {
+extension Int16: LuaScalarDecodable, LuaConvertible, LuaRepresentable {
+    /// A Lua integer.
+    public var luaValue: LuaValue { .integer(Int64(self)) }
     /// Reads an integer that fits 16 bits.
     public init(luaValue value: LuaValue) throws(LuaConversionError) { self = try luaInteger(value, as: Int16.self) }
 }
-extension UInt8: LuaScalarDecodable, LuaConvertible {
+extension UInt8: LuaScalarDecodable, LuaConvertible, LuaRepresentable {
+    /// A Lua integer.
+    public var luaValue: LuaValue { .integer(Int64(self)) }
     /// Reads an integer in 0...255.
     public init(luaValue value: LuaValue) throws(LuaConversionError) { self = try luaInteger(value, as: UInt8.self) }
 }
-extension UInt16: LuaScalarDecodable, LuaConvertible {
+extension UInt16: LuaScalarDecodable, LuaConvertible, LuaRepresentable {
+    /// A Lua integer.
+    public var luaValue: LuaValue { .integer(Int64(self)) }
     /// Reads an integer in 0...65535.
     public init(luaValue value: LuaValue) throws(LuaConversionError) { self = try luaInteger(value, as: UInt16.self) }
 }

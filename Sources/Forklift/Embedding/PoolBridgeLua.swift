@@ -51,6 +51,7 @@ function bridge.pool(n, initkind, init, initargs, maxtasks, method)
 end
 
 function bridge.start_method(pool) return pool._method end
+function bridge.size(pool) return pool._size end
 
 function bridge.map(pool, kind, f, xs, chunksize)
   return pool:map(resolve(kind, f), xs, options(chunksize))

@@ -40,6 +40,9 @@ public final class LuaState {
     /// True once `close()` ran: the state must not be used any more.
     public var isClosed: Bool { closed }
 
+    /// What loading, calling and reading globals throw once the state is closed.
+    static let closedError = LuaError(kind: .runtime, message: "the Lua state was closed")
+
     deinit { close() }
 
     /// Closes the state now (running pending finalizers and `__close`
@@ -70,6 +73,7 @@ public final class LuaState {
     /// Compiles `source` and pushes the chunk as a function.
     /// - Throws: `LuaError` `.syntax(incompleteInput:)` when it does not compile.
     public func load(_ source: String, chunkName: String, mode: String = "bt") throws(LuaError) {
+        guard !closed else { throw LuaState.closedError }
         var source = source
         let status = source.withUTF8 { buf in
             buf.withMemoryRebound(to: CChar.self) {
@@ -82,6 +86,7 @@ public final class LuaState {
     /// Compiles a chunk given as bytes (source that need not be UTF-8, or a
     /// binary chunk when `mode` allows it) and pushes it as a function.
     public func load(bytes: [UInt8], chunkName: String, mode: String = "bt") throws(LuaError) {
+        guard !closed else { throw LuaState.closedError }
         let status = bytes.withUnsafeBufferPointer { buf in
             buf.withMemoryRebound(to: CChar.self) {
                 forklift_loadbuffer(L, $0.baseAddress, $0.count, chunkName, mode)
@@ -92,6 +97,7 @@ public final class LuaState {
 
     /// Compiles the file at `path` (nil: standard input) and pushes the chunk.
     public func loadFile(_ path: String?) throws(LuaError) {
+        guard !closed else { throw LuaState.closedError }
         let status = luaL_loadfilex(L, path, nil)
         if status != LUA_OK { throw popError(status: status) }
     }
@@ -102,6 +108,7 @@ public final class LuaState {
     /// On success the results stay on the stack; returns how many there are.
     @discardableResult
     public func call(nargs: Int32, nresults: Int32 = LuaState.multipleResults) throws(LuaError) -> Int32 {
+        guard !closed else { throw LuaState.closedError }
         let base = lua_gettop(L) - nargs
         forklift_pushmsghandler(L)
         forklift_insert(L, base)
@@ -116,6 +123,7 @@ public final class LuaState {
     public func run(_ source: String, chunkName: String? = nil, arguments: [LuaValue] = []) throws(LuaError)
         -> [LuaValue]
     {
+        guard !closed else { throw LuaState.closedError }
         let base = lua_gettop(L)
         defer { lua_settop(L, base) }
         try load(source, chunkName: chunkName ?? "=(forklift)")
@@ -127,6 +135,7 @@ public final class LuaState {
     /// Runs the Lua file at `path` and returns its results.
     @discardableResult
     public func runFile(_ path: String, arguments: [LuaValue] = []) throws(LuaError) -> [LuaValue] {
+        guard !closed else { throw LuaState.closedError }
         let base = lua_gettop(L)
         defer { lua_settop(L, base) }
         try loadFile(path)
@@ -137,6 +146,7 @@ public final class LuaState {
 
     /// Reads a global variable.
     public func global(_ name: String) throws(LuaError) -> LuaValue {
+        guard !closed else { throw LuaState.closedError }
         lua_getglobal(L, name)
         defer { lua.pop() }
         return try lua.value(at: -1, owner: self)
@@ -144,12 +154,14 @@ public final class LuaState {
 
     /// Sets a global variable.
     public func setGlobal(_ name: String, _ value: LuaValue) {
+        guard !closed else { return }
         lua.push(value)
         lua_setglobal(L, name)
     }
 
     /// Calls a global function by name with arguments and returns its results.
     public func callGlobal(_ name: String, _ arguments: [LuaValue] = []) throws(LuaError) -> [LuaValue] {
+        guard !closed else { throw LuaState.closedError }
         let base = lua_gettop(L)
         defer { lua_settop(L, base) }
         lua_getglobal(L, name)
@@ -160,6 +172,7 @@ public final class LuaState {
 
     /// Calls a function value with arguments and returns its results.
     public func call(_ function: LuaValue, _ arguments: [LuaValue] = []) throws(LuaError) -> [LuaValue] {
+        guard !closed else { throw LuaState.closedError }
         let base = lua_gettop(L)
         defer { lua_settop(L, base) }
         lua.push(function)

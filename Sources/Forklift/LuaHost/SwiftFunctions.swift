@@ -35,8 +35,9 @@ extension LuaState {
     /// `LuaError` its message, anything else its description).
     ///
     /// Workers forked after the registration inherit the closure: it is
-    /// callable there too.
+    /// callable there too. Does nothing once the state is closed.
     public func register(_ name: String, _ body: @escaping (LuaArguments) throws -> [LuaValue]) {
+        guard !isClosed else { return }
         pushClosure(body)
         lua_setglobal(L, name)
     }
