@@ -198,7 +198,7 @@ import Testing
             """)
     }
 
-    @Test func handlesCrossAsProcessArgumentsInMessagesAndThroughPipes() throws {
+    @Test func handlesCrossAsProcessArgumentsInMessagesThroughPipesAndToPools() throws {
         try expectOK("""
             local q, carrier, j = mp.Queue(), mp.Queue(), mp.JoinableQueue()
             local a, b = mp.Pipe()
@@ -225,6 +225,15 @@ import Testing
             back:put(7); assert(q:get() == 7)
             -- the kind is kept
             carrier:put(j); assert(tostring(carrier:get()):find("^JoinableQueue"))
+            -- 4. pool initargs, and pool task arguments
+            local pool = mp.Pool{processes = 2, initializer = function(q) _G.results = q end, initargs = {q}}
+            pool:map(function(x) results:put(x * 10); return x end, {1, 2, 3, 4})
+            local s = 0
+            for _ = 1, 4 do s = s + q:get(10) end
+            assert(s == 100)
+            pool:apply(function(q, v) q:put(v) end, q, "task argument")
+            assert(q:get(10) == "task argument")
+            pool:close(); pool:join()
             print("ok")
             """)
     }

@@ -163,7 +163,9 @@ enum QueueLua {
         do throws(NotSendableError) {
             let failure: QueueFailure? = try QueueMessage.withMessage(lua, at: 2) { prefix, body in
                 do throws(QueueFailure) {
-                    try state.put(prefix, body, writerSlot: &object.pointee.writerSlot, pid: pid, blocking: blocking)
+                    try state.put(
+                        prefix, body, writerSlot: &object.pointee.writerSlot, pid: pid, blocking: blocking,
+                        interrupted: { SynchronizeLua.interrupted(lua.L) })
                     return nil
                 } catch {
                     return error
@@ -191,7 +193,9 @@ enum QueueLua {
         guard let (_, state) = open(lua, "get") else { return lua.raiseTop }
         guard let blocking else { return lua.raiseTop }
         do throws(QueueFailure) {
-            let problem: DecodeError? = try state.get(pid: forklift_thread_id(), blocking: blocking) { message in
+            let problem: DecodeError? = try state.get(
+                pid: forklift_thread_id(), blocking: blocking, interrupted: { SynchronizeLua.interrupted(lua.L) }
+            ) { message in
                 do throws(DecodeError) {
                     try QueueMessage.push(lua, message)
                     return nil
@@ -224,6 +228,7 @@ enum QueueLua {
         case .endOfFile:
             return ModuleError.raise(lua, .eof, "queue is empty and closed, and no process that put to it is left")
         case .memory(let error): return ModuleError.raise(lua, .osError, "queue: no shared memory for the message: \(error)")
+        case .interrupted: return 0  // the Ctrl-C hook raises "interrupted!" on the way back to Lua
         }
     }
 
@@ -282,7 +287,7 @@ enum QueueLua {
         let lua = Lua(L)
         guard let (_, state) = open(lua, "join") else { return lua.raiseTop }
         guard let blocking = blocking(lua, 2) else { return lua.raiseTop }
-        lua.push(state.join(deadline: blocking.deadline))
+        lua.push(state.join(deadline: blocking.deadline) { SynchronizeLua.interrupted(L) })
         return 1
     }
 
@@ -292,7 +297,13 @@ enum QueueLua {
         guard let L, let arena = SharedArena.current else { return 0 }
         let lua = Lua(L)
         guard let object = QueueObject.at(lua, 1), object.pointee.offset != 0 else { return 0 }
-        SharedReferences.untrack(object.pointee.offset, in: SharedAllocator(arena))
+        let offset = object.pointee.offset
+        if object.pointee.writerSlot >= 0 && SharedReferences.objects(referringTo: offset) == 1 {
+            // This process can no longer put: it stops counting as a writer.
+            let state = QueueState(allocator: SharedAllocator(arena), offset: offset)
+            state.withLock { state.writers.close(pid: forklift_thread_id()) }
+        }
+        SharedReferences.untrack(offset, in: SharedAllocator(arena))
         object.pointee.offset = 0
         return 0
     }

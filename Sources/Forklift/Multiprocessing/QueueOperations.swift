@@ -7,6 +7,8 @@ enum QueueFailure: Error {
     case endOfFile
     /// The arena could not give a chunk.
     case memory(SystemError)
+    /// Ctrl-C asked the running chunk to stop (its hook raises when back in Lua).
+    case interrupted
 }
 
 /// How long an operation may wait.
@@ -42,7 +44,7 @@ extension QueueState {
     /// big ones go to a dedicated chunk filled outside it and linked after.
     func put(
         _ prefix: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer,
-        writerSlot: inout Int, pid: Int32, blocking: Blocking
+        writerSlot: inout Int, pid: Int32, blocking: Blocking, interrupted: () -> Bool
     ) throws(QueueFailure) {
         let length = prefix.count + body.count
         let size = Chunk.frameSize(length)
@@ -57,6 +59,10 @@ extension QueueState {
             if !inTime && isFull {
                 unlock()
                 throw .full
+            }
+            if interrupted() {
+                unlock()
+                throw .interrupted
             }
         }
         if !writersOverflowed && !writers.isWriting(writerSlot, pid: pid) {
@@ -96,7 +102,9 @@ extension QueueState {
     /// Takes the oldest message and calls `body` with its bytes (outside the
     /// lock), waiting as `blocking` allows. `pid` is the caller, which does
     /// not count as a writer that could still put (it is busy getting).
-    func get<R>(pid: Int32, blocking: Blocking, _ body: (UnsafeRawBufferPointer) -> R) throws(QueueFailure) -> R {
+    func get<R>(
+        pid: Int32, blocking: Blocking, interrupted: () -> Bool, _ body: (UnsafeRawBufferPointer) -> R
+    ) throws(QueueFailure) -> R {
         lock()
         var front = frontChunk()
         while front == nil {
@@ -112,6 +120,10 @@ extension QueueState {
             if front == nil && !inTime, let deadline = blocking.deadline, Clock.now() >= deadline {
                 unlock()
                 throw .empty
+            }
+            if front == nil && interrupted() {
+                unlock()
+                throw .interrupted
             }
         }
         guard let h = front else { unlock(); throw .empty }
@@ -194,8 +206,9 @@ extension QueueState {
         return true
     }
 
-    /// Waits until every message put has been marked done; false on timeout.
-    func join(deadline: Double?) -> Bool {
+    /// Waits until every message put has been marked done; false on timeout
+    /// or when `interrupted()`.
+    func join(deadline: Double?, interrupted: () -> Bool) -> Bool {
         lock()
         defer { unlock() }
         while unfinished.pointee > 0 {
@@ -205,7 +218,7 @@ extension QueueState {
             let inTime = Futex(unfinished).wait(whileEqualTo: seen, deadline: deadline)
             lock()
             if joinWaiters.pointee > 0 { joinWaiters.pointee -= 1 }
-            if !inTime && unfinished.pointee > 0 { return false }
+            if (!inTime || interrupted()) && unfinished.pointee > 0 { return false }
         }
         return true
     }
