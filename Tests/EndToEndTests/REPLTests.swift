@@ -107,7 +107,7 @@ struct PipedREPLTests {
 }
 
 /// The REPL on a pseudo-terminal: libedit, history, Ctrl-C and Ctrl-D.
-@Suite("REPL at a terminal", .serialized)
+@Suite("forklift at a terminal", .serialized)
 struct TerminalREPLTests {
     @Test func evaluatesContinuesAndLeavesOnCtrlD() throws {
         let home = try Forklift.temporaryDirectory()
@@ -169,6 +169,17 @@ struct TerminalREPLTests {
         session.expect("42\r\n> ")
         session.type("\u{4}")
         #expect(session.waitForExit() == 0)
+    }
+
+    @Test func ctrlCInAScriptEndsItAsInLua() throws {
+        let script = try Forklift.script("print('working') while true do end")
+        let session = try TerminalSession(arguments: [script], home: try Forklift.temporaryDirectory())
+        session.expect("working")
+        Thread.sleep(forTimeInterval: 0.2)
+        session.type("\u{3}")
+        session.expect("forklift: interrupted!\r\nstack traceback:\r\n")
+        session.expect("script.lua:1: in main chunk\r\n\t[C]: in ?")
+        #expect(session.waitForExit() == 1)
     }
 
     @Test func historyIsRecalledWithTheUpArrow() throws {
