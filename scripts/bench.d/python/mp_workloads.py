@@ -185,6 +185,26 @@ def pool_cycle(ctx):
     return f"W8 pool-cycle ms_per_cycle={wall / n * 1e3:.2f} wall_s={wall:.4f} method={ctx.get_start_method()}"
 
 
+def codec(ctx):
+    """C1: what multiprocessing itself sends with (ForkingPickler), on a list of 1,000,000 ints; best of 5."""
+    from multiprocessing.reduction import ForkingPickler
+    n = 1_000_000
+    xs = list(range(1, n + 1))
+    best_e = best_d = float("inf")
+    size = 0
+    for _ in range(5):
+        t0 = time.perf_counter()
+        data = ForkingPickler.dumps(xs)
+        t1 = time.perf_counter()
+        back = ForkingPickler.loads(data)
+        t2 = time.perf_counter()
+        assert len(back) == n and back[-1] == n
+        best_e, best_d, size = min(best_e, t1 - t0), min(best_d, t2 - t1), len(data)
+    return (f"C1 codec ms_total={(best_e + best_d) * 1e3:.2f} encode_ms={best_e * 1e3:.2f} "
+            f"decode_ms={best_d * 1e3:.2f} encode_values_per_s={n / best_e:.0f} "
+            f"decode_values_per_s={n / best_d:.0f} bytes={size}")
+
+
 WORKLOADS = {
     "W1": map_tiny,
     "W1c": lambda ctx: map_tiny(ctx, 10_000, "W1c"),
@@ -195,6 +215,7 @@ WORKLOADS = {
     "W6": value_counter,
     "W7": array_sum,
     "W8": pool_cycle,
+    "C1": codec,
 }
 
 if __name__ == "__main__":
