@@ -217,7 +217,44 @@ func threadCount() -> Int {
     return n
 }
 
+/// The pool is started from a thread that then ends (as Dispatch and Swift
+/// concurrency retire idle threads): its workers must survive the thread.
+func poolOutlivesItsThread(_ host: ForkliftHost) throws {
+    final class Box: @unchecked Sendable { var pool: ForkliftPool?; var error: (any Error)?; let host: ForkliftHost; init(_ h: ForkliftHost) { host = h } }
+    let box = Box(host)
+    var thread = pthread_t()
+    let raw = Unmanaged.passRetained(box).toOpaque()
+    pthread_create(&thread, nil, { arg in
+        guard let arg else { return nil }
+        let box = Unmanaged<Box>.fromOpaque(arg).takeRetainedValue()
+        do { box.pool = try box.host.makePool(PoolConfiguration(processes: 2, startMethod: .forkserver)) } catch { box.error = error }
+        return nil
+    }, raw)
+    pthread_join(thread, nil)
+    usleep(200_000)
+    guard let pool = box.pool else { line("no pool", box.error.map { "\($0)" } ?? "?"); return }
+    let out: [Int] = try pool.map(.source("function(x) return x + 1 end"), over: [1, 2, 3, 4], chunksize: 1)
+    line("after-thread-ended", out)
+    try pool.close()
+}
+
+/// A multithreaded host dies abruptly: its fork server and workers (not
+/// its children) must end too, by the EOF of their pipes.
+func parentDies(_ host: ForkliftHost) throws {
+    var thread = pthread_t()
+    pthread_create(&thread, nil, { _ in while true { sleep(1) } }, nil)
+    let pool = try host.makePool(PoolConfiguration(processes: 2))
+    let pids: [Int] = try pool.map(.global("swift_pid"), over: [0, 0, 0, 0], chunksize: 1)
+    line("method", pool.startMethod)
+    line("host", getpid())
+    line("workers", Set(pids).sorted().map(String.init).joined(separator: " "))
+    fflush(nil)
+    kill(getpid(), SIGKILL)
+}
+
 let scenarios: [String: (ForkliftHost) throws -> Void] = [
+    "parent-dies": parentDies,
+    "pool-outlives-thread": poolOutlivesItsThread,
     "map-kinds": mapKinds, "remote-error": remoteError, "streaming": streaming, "thread-appears": threadAppears,
     "exec-methods": execMethods, "threaded-maps": threadedMaps,
 ]

@@ -114,4 +114,37 @@ struct EmbeddingTests {
         let out = try scenario("threaded-maps")
         #expect(out == ["threads-running true", "maps 100 of 100 correct with forkserver"])
     }
+
+    @Test func workersSurviveTheThreadThatStartedThem() throws {
+        #expect(try scenario("pool-outlives-thread") == ["after-thread-ended [2, 3, 4, 5]"])
+    }
+
+    @Test func workersAndForkServerEndWhenAMultithreadedHostDies() throws {
+        let r = try Forklift.run(["parent-dies"], executable: Self.binary("ForkliftEmbedScenarios"))
+        #expect(r.signaled && r.status == SIGKILL)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "method forkserver")
+        let host = try #require(lines.first { $0.hasPrefix("host ") }.map { String($0.dropFirst(5)) })
+        let workers = try #require(lines.first { $0.hasPrefix("workers ") }).split(separator: " ").dropFirst().compactMap { Int32($0) }
+        #expect(!workers.isEmpty)
+        var left: [String] = []
+        for _ in 0..<100 {
+            left = workers.filter { kill($0, 0) == 0 }.map { "worker \($0)" } + Self.processes(spawnedBy: host)
+            if left.isEmpty { break }
+            usleep(50_000)
+        }
+        #expect(left.isEmpty, "still running: \(left)")
+    }
+
+    /// Processes whose command line says they were spawned by `pid` (the fork server).
+    static func processes(spawnedBy pid: String) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { Int($0) != nil }.compactMap { entry in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+            let args = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard args.count >= 3, args[1] == "--forklift-spawned", args[2] == pid else { return nil }
+            // A zombie (already exited, not yet reaped) has an empty cmdline and is not listed.
+            return "spawned \(entry)"
+        }
+    }
 }

@@ -12,6 +12,10 @@ public enum SpawnedProcess {
     /// The hidden first argument: `forklift --forklift-spawned <parent pid>`.
     public static let flag = "--forklift-spawned"
 
+    /// The argument after the parent's pid when the parent had several
+    /// threads when it spawned this process.
+    public static let threadedParentFlag = "--threaded-parent"
+
     /// True when `arguments` (argv) ask for a spawned worker.
     public static func isRequested(_ arguments: [String]) -> Bool {
         arguments.count >= 3 && arguments[1] == flag
@@ -27,7 +31,12 @@ public enum SpawnedProcess {
     /// its Swift functions there).
     public static func main(_ arguments: [String], prepare: ((LuaState) throws -> Void)? = nil) -> Int32 {
         guard arguments.count >= 3, let parent = pid_t(arguments[2]) else { return 2 }
-        _ = forklift_set_parent_death_signal(SIGKILL)
+        // The death signal follows the parent *thread* that spawned us: with a
+        // multithreaded parent that thread may end long before the parent
+        // (Dispatch retires idle threads), which would kill a healthy worker or
+        // fork server. Then the pipes' EOF is what ends us when the parent goes.
+        let threadedParent = arguments.count >= 4 && arguments[3] == threadedParentFlag
+        if !threadedParent { _ = forklift_set_parent_death_signal(SIGKILL) }
         if getppid() != parent { return 1 }
         ProcessControl.unblockAllSignals()
         ProcessControl.restoreDefaultCrashSignals()
@@ -52,7 +61,7 @@ public enum SpawnedProcess {
         }
         do {
             try state.run(#"require("multiprocessing")._spawned_main(...)"#, chunkName: "=[spawned]",
-                          arguments: arguments.dropFirst(3).map { LuaValue.string(LuaString($0)) })
+                          arguments: arguments.dropFirst(threadedParent ? 4 : 3).map { LuaValue.string(LuaString($0)) })
         } catch {
             fputs("forklift worker: \(error.description)\n", forklift_stderr())
             fflush(nil)

@@ -39,7 +39,10 @@ enum StartMethods {
         }
         do throws(SystemError) {
             let pid = try Spawn.start(
-                executable: executable, arguments: [SpawnedProcess.flag, String(getpid())], descriptors: descriptors)
+                executable: executable,
+                arguments: [SpawnedProcess.flag, String(getpid())]
+                    + (ProcessControl.threadCount() > 1 ? [SpawnedProcess.threadedParentFlag] : []),
+                descriptors: descriptors)
             ChildRegistry.shared.add(pid, daemon: lua.toBool(3))
             lua.push(Int64(pid))
             return 1
