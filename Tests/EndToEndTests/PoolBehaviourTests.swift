@@ -230,25 +230,44 @@ struct PoolBehaviourTests {
         #expect(flag.stdout == "40\n" && flag.stderr == "", "\(flag.stderr)")
     }
 
+    /// Runs `forklift options path` with a terminal as stdin/stdout/stderr (through `script`).
+    static func onATerminal(_ options: String, _ path: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        p.arguments = ["-qec", "\(Forklift.executable) \(options) \(path)", "/dev/null"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(p.terminationStatus == 0, "\(text)")
+        return text
+    }
+
     /// On a terminal, `--progress` draws the bar in place (carriage returns).
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
     func progressBarOnATerminal() throws {
         let path = try Forklift.script(PoolTestKit.prelude + Self.progressScript)
         for (options, expectBar) in [("--progress", true), ("", false)] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-            p.arguments = ["-qec", "\(Forklift.executable) \(options) \(path)", "/dev/null"]
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardInput = FileHandle.nullDevice
-            try p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            let text = String(decoding: data, as: UTF8.self)
-            #expect(p.terminationStatus == 0, "\(text)")
+            let text = try Self.onATerminal(options, path)
             #expect(text.contains("40\r\n") || text.contains("40\n"), "\(text)")
             #expect(text.contains("\r100% [") == expectBar, "\(options): \(text)")
             if expectBar { #expect(text.contains("40/40")) }
         }
+        // A loop left early, an async job: each bar ends its line, so output goes on below it.
+        let early = try Forklift.script(PoolTestKit.prelude + """
+            local pool <close> = mp.Pool(2)
+            for i in pool:imap(function(x) mp.sleep(0.002) return x end, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {chunksize = 1}) do
+              if i == 3 then break end
+            end
+            print("after break")
+            pool:map_async(function(x) return x end, {1, 2, 3}):get()
+            print("after async")
+            """)
+        let text = try Self.onATerminal("--progress", early)
+        #expect(text.contains("\nafter break"), "\(text)")
+        #expect(text.contains("3/3") && text.contains("\nafter async"), "\(text)")
     }
 }

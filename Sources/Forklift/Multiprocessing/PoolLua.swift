@@ -361,6 +361,8 @@ end
 local function finish_job(job)
   if job.ready then return end
   job.ready = true
+  -- The bar's last line (also for async jobs, whose results may never be asked for).
+  if job.progress then job.progress:update(job.done, true) end
   local pool = job.pool
   pool._jobs[job.id] = nil
   if job.on_ready then
@@ -603,6 +605,8 @@ local function new_progress(opts, total, label)
 end
 
 function Progress:update(done, final)
+  if self.finished then return end
+  if final then self.finished = true end
   local t = now()
   if not final and t - self.drawn < 0.1 then return end
   self.drawn = t
@@ -849,6 +853,8 @@ end
 -- in its body, a return) cancels the rest of the job, so the next call on
 -- the pool does not wait behind it.
 local Abandon = { __close = function(c)
+  -- End the bar's line, so the script's next output does not land on it.
+  if c.job.progress then c.job.progress:update(c.job.done, true) end
   cancel_job(c.job)
   streams[c.job] = nil
 end }
