@@ -238,6 +238,31 @@ import Testing
             """)
     }
 
+    /// Decoding allocates, allocating runs the collector, and finalizers may
+    /// use queues: a `get` inside a finalizer must not disturb the `get`
+    /// whose message is being decoded.
+    @Test func aGetFromAFinalizerDuringDecodingLeavesTheOuterGetIntact() throws {
+        try expectOK("""
+            local q, side = mp.Queue(), mp.Queue()
+            collectgarbage("incremental", 1, 1000)  -- finalizers run during the decoder's allocations
+            local ran = 0
+            for round = 1, 100 do
+              local t = {}
+              for i = 1, 300 do t[i] = {i, tostring(i)} end
+              q:put(t)
+              for _ = 1, 50 do
+                setmetatable({}, {__gc = function()
+                  side:put(string.rep("s", 300)); assert(#side:get() == 300); ran = ran + 1
+                end})
+              end
+              local back = q:get()
+              for i = 1, 300 do assert(back[i][1] == i and back[i][2] == tostring(i)) end
+            end
+            assert(ran > 0)
+            print("ok")
+            """)
+    }
+
     @Test func theSeedExampleRuns() throws {
         let r = try Forklift.run([Forklift.packageRoot.appendingPathComponent("scripts/examples/queue.lua").path])
         #expect(r.status == 0)

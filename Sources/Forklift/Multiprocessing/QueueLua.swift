@@ -228,6 +228,7 @@ enum QueueLua {
         case .endOfFile:
             return ModuleError.raise(lua, .eof, "queue is empty and closed, and no process that put to it is left")
         case .memory(let error): return ModuleError.raise(lua, .osError, "queue: no shared memory for the message: \(error)")
+        case .tooLarge: return ModuleError.raise(lua, .valueError, "queue: a message is limited to 4 GiB")
         case .interrupted: return 0  // the Ctrl-C hook raises "interrupted!" on the way back to Lua
         }
     }

@@ -9,6 +9,8 @@ enum QueueFailure: Error {
     case memory(SystemError)
     /// Ctrl-C asked the running chunk to stop (its hook raises when back in Lua).
     case interrupted
+    /// A message longer than a frame can describe (4 GiB).
+    case tooLarge
 }
 
 /// How long an operation may wait.
@@ -26,11 +28,24 @@ enum Blocking {
     }
 }
 
-/// Where the message being got lies, valid only inside the `get` body.
+/// Where a small message is copied out under the lock, to be decoded after it.
+/// One buffer per process serves every `get`; a `get` that runs while another
+/// is decoding (from a `__gc` finalizer the decoder's allocations ran) gets a
+/// buffer of its own.
 enum QueueScratch {
-    /// Small messages are copied out here under the lock and decoded after it.
-    nonisolated(unsafe) static let buffer = UnsafeMutableRawPointer.allocate(
+    nonisolated(unsafe) private static let shared = UnsafeMutableRawPointer.allocate(
         byteCount: QueueState.standardCapacity, alignment: 16)
+    nonisolated(unsafe) private static var sharedInUse = false
+
+    static func take() -> UnsafeMutableRawPointer {
+        if sharedInUse { return UnsafeMutableRawPointer.allocate(byteCount: QueueState.standardCapacity, alignment: 16) }
+        sharedInUse = true
+        return shared
+    }
+
+    static func giveBack(_ buffer: UnsafeMutableRawPointer) {
+        if buffer == shared { sharedInUse = false } else { buffer.deallocate() }
+    }
 }
 
 extension QueueState {
@@ -47,6 +62,7 @@ extension QueueState {
         writerSlot: inout Int, pid: Int32, blocking: Blocking, interrupted: () -> Bool
     ) throws(QueueFailure) {
         let length = prefix.count + body.count
+        guard length < Int(UInt32.max) - 64 else { throw .tooLarge }
         let size = Chunk.frameSize(length)
         lock()
         while isFull {
@@ -141,7 +157,9 @@ extension QueueState {
         }
         let message = h.peek()
         let n = min(message.count, QueueState.standardCapacity)
-        if let p = message.baseAddress, n > 0 { QueueScratch.buffer.copyMemory(from: p, byteCount: n) }
+        let scratch = QueueScratch.take()
+        defer { QueueScratch.giveBack(scratch) }
+        if let p = message.baseAddress, n > 0 { scratch.copyMemory(from: p, byteCount: n) }
         h.readPosition += Chunk.frameSize(message.count)
         if h.readPosition >= h.writePosition {
             if h.offset == tail {
@@ -154,7 +172,7 @@ extension QueueState {
         let wake = notFull.signal()
         unlock()
         if wake { notFull.wake() }
-        return body(UnsafeRawBufferPointer(start: QueueScratch.buffer, count: n))
+        return body(UnsafeRawBufferPointer(start: scratch, count: n))
     }
 
     /// The head chunk when a message is ready (drained chunks are recycled
