@@ -268,6 +268,25 @@ struct ProcessLifecycleTests {
         #expect(r.stderr.contains("main failed"))
     }
 
+    @Test func osExitAlsoJoinsChildrenAndTerminatesDaemons() throws {
+        let t0 = Date()
+        let r = try Forklift.runScript("""
+            local mp = require "multiprocessing"
+            local p = mp.Process{target = function()
+              mp.Process{target = function() mp.sleep(0.3) print("grandchild finished") end}:start()
+              os.exit(5)
+            end}
+            p:start(); p:join()
+            print("child exit", p.exitcode)
+            mp.Process{target = function() mp.sleep(30) print("daemon survived") end, daemon = true}:start()
+            mp.Process{target = function() mp.sleep(0.3) print("child finished") end}:start()
+            os.exit(3)
+            """, timeout: 20)
+        #expect(Date().timeIntervalSince(t0) < 10)
+        #expect(r.status == 3, "\(r.stderr)")
+        #expect(r.stdout == "grandchild finished\nchild exit\t5\nchild finished\n")
+    }
+
     @Test func processExample() throws {
         let path = Forklift.packageRoot.appendingPathComponent("scripts/examples/process.lua").path
         let t0 = Date()

@@ -24,6 +24,19 @@ enum ProcessPrimitives {
         lua.setField(-2, "_SIGTERM")
         lua.push(Int64(SIGKILL))
         lua.setField(-2, "_SIGKILL")
+        installExitHook()
+    }
+
+    nonisolated(unsafe) private static var exitHookInstalled = false
+
+    /// `os.exit` (C `exit`) in the host or in a child must not leave non-daemon
+    /// children to be killed by their parent-death signal: like the end of the
+    /// script (and Python's atexit hook), it terminates daemons and joins the rest.
+    /// Children leave by `_exit`, which runs no atexit handler: `_exit` above does it.
+    private static func installExitHook() {
+        if exitHookInstalled { return }
+        exitHookInstalled = true
+        atexit { ChildRegistry.shared.finishAtExit() }
     }
 
     /// `_fork(daemon)` → pid in the parent, 0 in the child; nil and the reason
