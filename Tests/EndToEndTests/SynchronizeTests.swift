@@ -203,6 +203,64 @@ struct SynchronizeTests {
             """)
     }
 
+    @Test func everyMethodRefusesAWrongSelfAndBadArguments() throws {
+        try Self.expectOK("""
+            local objects = {
+              Lock = mp.Lock(), RLock = mp.RLock(), Semaphore = mp.Semaphore(), Event = mp.Event(),
+              Condition = mp.Condition(), Barrier = mp.Barrier(2), Value = mp.Value("i"), Array = mp.Array("i", 2),
+            }
+            local methods = { "acquire", "release", "locked", "with", "get_value", "set", "clear", "is_set", "wait",
+              "wait_for", "notify", "notify_all", "abort", "reset", "add", "get_lock", "get_obj", "totable", "fill" }
+            local checked = 0
+            for name, o in pairs(objects) do
+              for _, m in ipairs(methods) do
+                local f = o[m]
+                if f then
+                  for _, wrong in ipairs({ {}, 1, "x", io.stdout }) do
+                    local ok, e = pcall(f, wrong)
+                    assert(not ok and type(e) == "table" and e.kind == "ValueError", name .. ":" .. m)
+                  end
+                  checked = checked + 1
+                end
+              end
+            end
+            assert(checked >= 28, checked)
+            -- Bad arguments.
+            local s, e, c, a = objects.Semaphore, objects.Event, objects.Condition, objects.Array
+            for _, bad in ipairs({
+              function() s:release(0) end, function() s:release(-2) end, function() mp.Semaphore("x") end,
+              function() mp.Semaphore(2^40) end, function() e:wait("x") end, function() e:wait(0/0) end,
+              function() c:acquire(); local ok, err = pcall(c.notify, c, -1); c:release(); error(err) end,
+              function() a:totable("x") end, function() a:totable(1, "y") end, function() mp.Barrier(2^40) end,
+              function() mp.Barrier(2, nil, "x") end, function() mp.Array("i", "x") end, function() mp.Value() end,
+            }) do
+              local ok, err = pcall(bad)
+              assert(not ok and type(err) == "table" and err.kind == "ValueError", tostring(err))
+            end
+            -- An action that waits on its own barrier.
+            local b; b = mp.Barrier(1, function() b:wait() end)
+            local ok, err = pcall(b.wait, b)
+            assert(not ok and err.kind == "ValueError" and err.message:find("own action"), tostring(err))
+            """)
+    }
+
+    @Test func aHandleToAnObjectThatNoLongerExistsIsRefused() throws {
+        try Self.expectOK("""
+            local r, s = mp.Pipe(false)
+            local p = mp.Process{target = function() s:send(mp._encode(mp.Value("i", 5), mp.Array("d", 3))) end}
+            p:start()
+            local bytes = r:recv()
+            p:join(); assert(p.exitcode == 0)
+            -- The child's exit dropped its references: both blocks are free.
+            local ok, e = pcall(mp._decode, bytes)
+            assert(not ok and tostring(e):find("no longer exists"), tostring(e))
+            -- Alive ones decode to the same objects.
+            local v = mp.Value("i", 5)
+            local v2 = mp._decode(mp._encode(v))
+            assert(v2 == v and v2.value == 5)
+            """)
+    }
+
     @Test func barrierReleasesAllWithDistinctIndices() throws {
         try Self.expectOK("""
             local b, seen, actions = mp.Barrier(4, function() end), mp.Array("i", 4), mp.Value("i", 0)
