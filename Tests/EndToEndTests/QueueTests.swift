@@ -31,6 +31,8 @@ import Testing
               else assert(v == values[i] and math.type(v) == math.type(values[i]), i) end
             end
             assert(q:get() == nil and q:empty())
+            q:put(); q:put_nowait()             -- a missing value is nil
+            assert(q:qsize() == 2 and q:get() == nil and q:get() == nil)
             for i = 1, 100000 do q:put(i) end   -- unbounded: never blocks one process
             for i = 1, 100000 do assert(q:get() == i) end
             print("ok")
@@ -268,5 +270,36 @@ import Testing
         #expect(r.status == 0)
         #expect(r.stderr == "")
         #expect(r.stdout == "squares: 1 4 9 16 25 36 49 64 81 100\n6 words, 27 letters, all tasks done: true\n")
+    }
+}
+
+@Suite("Queues under every start method", .serialized)
+struct QueueStartMethodTests {
+    @Test(arguments: ["fork", "spawn", "forkserver"])
+    func producersConsumersAndTheEOFRuleWork(method: String) throws {
+        let r = try Forklift.runScript("""
+            local mp = require "multiprocessing"
+            mp.set_start_method("\(method)", true)
+            local q, out, started = mp.Queue(8), mp.JoinableQueue(), mp.Barrier(2)
+            -- both producers put once before either can finish: writers count from their first put
+            local function produce(q, n, started) q:put(1); started:wait(30); for i = 2, n do q:put(i) end; q:close() end
+            local function consume(q, out)
+              local s = 0
+              while true do
+                local ok, v = pcall(q.get, q)
+                if not ok then assert(v.kind == "EOF", tostring(v)); break end
+                s = s + v
+              end
+              out:put(s)
+            end
+            local ps = {mp.Process{target = produce, args = {q, 3000, started}}, mp.Process{target = produce, args = {q, 2000, started}},
+                        mp.Process{target = consume, args = {q, out}}, mp.Process{target = consume, args = {q, out}}}
+            for _, p in ipairs(ps) do p:start() end
+            local total = out:get(30) + out:get(30)
+            for _, p in ipairs(ps) do p:join(); assert(p.exitcode == 0) end
+            print(total == 3000 * 3001 // 2 + 2000 * 2001 // 2)
+            """, timeout: 60)
+        #expect(r.stderr == "")
+        #expect(r.stdout == "true\n")
     }
 }

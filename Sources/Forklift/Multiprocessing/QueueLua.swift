@@ -159,6 +159,7 @@ enum QueueLua {
     private static func putValue(_ lua: Lua, _ blocking: Blocking?) -> Int32 {
         guard let (object, state) = open(lua, "put") else { return lua.raiseTop }
         guard let blocking else { return lua.raiseTop }
+        if lua.top < 2 { lua.top = 2 }  // q:put() puts nil, as a missing argument is nil in Lua
         let pid = forklift_thread_id()
         do throws(NotSendableError) {
             let failure: QueueFailure? = try QueueMessage.withMessage(lua, at: 2) { prefix, body in
