@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -119,7 +120,11 @@ class EndToEnd(unittest.TestCase):
             self.assertIsNone(e["forklift"]["median"])
             self.assertIsNone(e["ratio"])
             self.assertEqual(e["forklift"]["errors"], ["exit status 1"])
-        table = run_bench("--forklift", "/bin/false", "--rounds", "1", "W3-*", "--timeout", "0.01")
+        fd, saved = tempfile.mkstemp(suffix=".json")
+        os.close(fd)
+        self.addCleanup(os.remove, saved)
+        run_bench("--forklift", "/bin/false", "--rounds", "1", "W3-*", "--timeout", "0.01", "--save", saved)
+        table = run_bench("--render", saved)
         lines = [l for l in table.stdout.splitlines() if l.startswith("W3-")]
         self.assertEqual(len(lines), 2)
         for line in lines:
