@@ -141,7 +141,7 @@ enum Typecode: UInt8, CaseIterable {
             let k = forklift_tonumberx(L, index, &ok)
             if self == .d {
                 let w = p.assumingMemoryBound(to: UInt64.self)
-                var seen = forklift_load64(w)
+                var seen: UInt64 = 0  // a guess: see `add`
                 while true {
                     let new = Double(bitPattern: seen) + k
                     if forklift_cas64(w, &seen, new.bitPattern) {
@@ -197,14 +197,26 @@ enum Typecode: UInt8, CaseIterable {
         load: (UnsafePointer<W>) -> W, cas: (UnsafeMutablePointer<W>, UnsafeMutablePointer<W>, W) -> Bool,
         widen: (W) -> Int64
     ) -> ElementError? {
-        var seen = load(w)
+        // No load first: a compare-and-swap takes the cache line exclusively
+        // even when it fails (and then tells the value), where a load would
+        // fetch it shared and the swap fetch it again. So: guess, then retry.
+        var seen: W = 0
+        var guessing = true
         while true {
             let (new, overflow) = widen(seen).addingReportingOverflow(k)
-            guard !overflow, range.contains(new) else { return .outOfRange(self) }
+            if overflow || !range.contains(new) {
+                if guessing {
+                    seen = load(w)
+                    guessing = false
+                    continue
+                }
+                return .outOfRange(self)
+            }
             if cas(w, &seen, W(truncatingIfNeeded: new)) {
                 lua_pushinteger(L, new)
                 return nil
             }
+            guessing = false
         }
     }
 }
