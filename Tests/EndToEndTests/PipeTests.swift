@@ -128,11 +128,14 @@ struct PipeTests {
             print("drained", a:poll())
             local ok, e = pcall(a.poll, a, "soon")
             print(ok, e.kind)
-            print("negative", a:poll(-1))
+            print("negative", a:poll(-1), a:poll(0/0))
+            -- Timeouts too large for milliseconds wait (here: data arrives), never crash.
+            b:send(1); b:send(2)
+            print("huge", a:poll(math.huge), a:recv(), a:poll(1e300), a:recv())
             p:join()
             """)
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout == "empty\tfalse\tfalse\ntimeout\tfalse\narrives\ttrue\ttrue\tlate\ndrained\tfalse\nfalse\tValueError\nnegative\tfalse\n")
+        #expect(r.stdout == "empty\tfalse\tfalse\ntimeout\tfalse\narrives\ttrue\ttrue\tlate\ndrained\tfalse\nfalse\tValueError\nnegative\tfalse\tfalse\nhuge\ttrue\t1\ttrue\t2\n")
     }
 
     @Test func oneWayPipes() throws {

@@ -59,6 +59,9 @@ struct ProcessLifecycleTests {
             print("second", p:join(10), p:is_alive(), p.exitcode)
             assert(mp.time() - t0 < 5)
             print("again", p:join(), p:join(0.1))
+            local q = mp.Process{target = function() end}
+            q:start()
+            print("huge", q:join(1e300), q:join(math.huge), pcall(mp.sleep, 0/0))
             """)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout == """
@@ -66,6 +69,7 @@ struct ProcessLifecycleTests {
             zero\tfalse
             second\ttrue\tfalse\t0
             again\ttrue\ttrue
+            huge\ttrue\ttrue\tfalse\tbad argument #1 to 'sleep' (not a number)
 
             """)
     }

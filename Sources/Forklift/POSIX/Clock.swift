@@ -14,7 +14,9 @@ enum Clock {
     /// unless `stop` (asked after each signal) says to return early.
     /// The corresponding C function is `nanosleep`.
     static func sleep(_ seconds: Double, stop: () -> Bool = { false }) {
-        guard seconds > 0, seconds.isFinite else { return }
+        guard seconds > 0 else { return }
+        // Longer than timespec can say (or infinite): as good as forever.
+        let seconds = min(seconds, Double(Int32.max))
         var req = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
         var rem = timespec()
         while nanosleep(&req, &rem) != 0 && errno == EINTR && !stop() { req = rem }
@@ -34,6 +36,7 @@ enum Clock {
         guard let s = lua.toNumber(1) else {
             return lua.raise("bad argument #1 to 'sleep' (number expected, got \(lua.typeName(at: 1)))")
         }
+        if s.isNaN { return lua.raise("bad argument #1 to 'sleep' (not a number)") }
         // Ctrl-C's handler arms a hook that raises "interrupted!" at the next
         // instruction: return early so it does, instead of sleeping on.
         sleep(s) { lua_gethook(L) != nil }

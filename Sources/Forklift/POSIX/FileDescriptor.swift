@@ -58,7 +58,11 @@ struct FileDescriptor: RawRepresentable, Hashable {
     /// seconds (nil: forever); returns the ready ones (empty on timeout).
     static func waitReadable(_ fds: [FileDescriptor], timeout: Double?) throws(SystemError) -> [FileDescriptor] {
         var polls = fds.map { pollfd(fd: $0.rawValue, events: Int16(POLLIN), revents: 0) }
-        let deadline = timeout.map { Clock.now() + max(0, $0) }
+        // NaN or negative: look once. Beyond ~30 years (or infinite): no deadline
+        // (the milliseconds below could not be represented).
+        let deadline: Double? = timeout.flatMap { t in
+            t.isNaN ? Clock.now() : t >= 1e9 ? nil : Clock.now() + max(0, t)
+        }
         while true {
             var ms: Int32 = -1
             if let deadline { ms = Int32(clamping: Int(((deadline - Clock.now()) * 1000).rounded(.up)).clamped(0)) }
