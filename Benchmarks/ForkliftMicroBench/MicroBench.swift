@@ -20,6 +20,7 @@ enum MicroBench {
         }
         do {
             let benchmarks = try LuaHostBenchmarks.all() + CodecBenchmarks.all() + FrameBenchmarks.all()
+                + QueueBenchmarks.all()
             for benchmark in benchmarks where filters.isEmpty || filters.contains(where: { benchmark.name.contains($0) }) {
                 print(try harness.run(benchmark).line)
                 fflush(nil)
