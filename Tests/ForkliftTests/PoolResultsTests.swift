@@ -5,7 +5,8 @@ import Testing
 
 /// The AsyncSequence of pool results, from Swift tasks in this (multithreaded)
 /// process: the pool uses the fork server, so nothing here forks the test process.
-@Suite("ForkliftPool.results: AsyncSequence for Swift concurrency", .serialized)
+extension InProcessPoolTests {
+@Suite("ForkliftPool.results: AsyncSequence for Swift concurrency")
 struct PoolResultsTests {
     @Test func resultsArriveInOrderAcrossBatches() async throws {
         let collected = try await Task.detached { () -> [String] in
@@ -101,4 +102,5 @@ struct PoolResultsTests {
             #expect(gone, "worker \(pid) still runs after cancellation")
         }
     }
+}
 }

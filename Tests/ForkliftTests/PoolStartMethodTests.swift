@@ -1,11 +1,17 @@
 import Forklift
 import Testing
 
+/// Every test that starts worker processes from the test process: one at a
+/// time, because child processes are bookkept per process (a host closing
+/// finishes them) and the hosts of parallel tests would share that.
+@Suite("pools started from the test process", .serialized) enum InProcessPoolTests {}
+
+extension InProcessPoolTests {
 /// The `swift test` process runs several threads: the real situation of a
 /// multithreaded Swift program. A forced `.fork` must refuse before forking;
 /// `.forkserver` and `.spawn` start workers by exec (posix_spawn), which is
 /// safe here, and an unset start method picks the fork server.
-@Suite("Swift pool start methods in a multithreaded process", .serialized)
+@Suite("Swift pool start methods in a multithreaded process")
 struct PoolStartMethodTests {
     @Test func forcedForkIsRefusedWithTheTypedErrorWhenThreadsRun() throws {
         let host = try ForkliftHost()
@@ -65,4 +71,43 @@ struct PoolStartMethodTests {
         #expect(!pool.isOpen)
         #expect(pool.processes == 0)
     }
+}
+
+@Suite("Swift functions and exec-started workers of a program that did not launch")
+struct SwiftFunctionReachabilityTests {
+    @Test func mappingASwiftFunctionUnderSpawnWithoutLaunchIsAClearError() throws {
+        let host = try ForkliftHost()
+        defer { host.close() }
+        host.register("swift_only") { (x: Int) in x + 1 }
+        let pool = try host.makePool(PoolConfiguration(processes: 1, startMethod: .spawn))
+        defer { pool.terminate() }
+        let e = #expect(throws: ForkliftError.self) { let _: [Int] = try pool.map(.global("swift_only"), over: [1]) }
+        #expect(e?.code == .valueError)
+        #expect(e?.message.contains("ForkliftHost.launch") == true)
+        // Called from Lua in the worker, it is a Lua error with the worker's traceback.
+        let nested = #expect(throws: ForkliftError.self) {
+            let _: [Int] = try pool.map(.source("function(x) return swift_only(x) end"), over: [1])
+        }
+        #expect(nested?.code == .remoteError, "\(String(describing: nested))")
+        #expect(nested?.message.contains("global 'swift_only'") == true)
+        // The pool is still usable.
+        let ok: [Int] = try pool.map(.source("function(x) return x + 1 end"), over: [1])
+        #expect(ok == [2])
+    }
+}
+
+@Suite("several hosts in one process")
+struct SeveralHostsTests {
+    @Test func closingOneHostLeavesAnothersWorkersRunning() throws {
+        let a = try ForkliftHost()
+        defer { a.close() }
+        let pool = try a.makePool(PoolConfiguration(processes: 1, startMethod: .spawn))
+        let first: [Int] = try pool.map(.source("function(x) return x * 3 end"), over: [1, 2])
+        let b = try ForkliftHost()
+        b.close()
+        let second: [Int] = try pool.map(.source("function(x) return x * 3 end"), over: [3])
+        #expect(first + second == [3, 6, 9])
+        try pool.close()
+    }
+}
 }

@@ -1,4 +1,5 @@
 internal import CLua
+internal import Synchronization
 
 /// A Lua function named from Swift: what a pool maps, or what `call` runs.
 public enum LuaCallable: Sendable, Hashable {
@@ -29,11 +30,17 @@ public enum LuaCallable: Sendable, Hashable {
 /// try pool.close()
 /// ```
 /// Not thread-safe: use one host from one thread (or one isolation domain).
+/// The module keeps some bookkeeping per process (child processes, the
+/// pool defaults of `ForkliftOptions`), so use all the hosts of a process
+/// from the same thread.
 /// Under the `.fork` start method, pools may only be created while the
 /// process has a single thread (see `StartMethod`).
 public final class ForkliftHost {
     /// The underlying state, for everything the façade does not cover.
     public let state: LuaState
+
+    /// Globals registered as Swift functions through this host.
+    var swiftFunctionNames: Set<String> = []
 
     /// Opens a state with the standard libraries, makes
     /// `require "multiprocessing"` available and binds it to the global `mp`.
@@ -44,6 +51,17 @@ public final class ForkliftHost {
         state = try LuaState()
         state.installMultiprocessing(options: options)
         try state.run("mp = require 'multiprocessing'", chunkName: "=(forklift host)")
+        ForkliftHost.openHosts.add(1, ordering: .relaxed)
+        counted = true
+    }
+
+    /// Hosts opened and not yet closed in this process: child processes are
+    /// tracked per process, so only the last one to close finishes them.
+    static let openHosts = Atomic<Int>(0)
+    private var counted = false
+
+    deinit {
+        if counted { ForkliftHost.openHosts.subtract(1, ordering: .relaxed) }
     }
 
     /// Wraps the state of a worker started by exec (see `launch`), which
@@ -53,12 +71,17 @@ public final class ForkliftHost {
         try state.run("mp = require 'multiprocessing'", chunkName: "=(forklift host)")
     }
 
-    /// Joins the non-daemon child processes still running and terminates
-    /// the daemon ones, as the `forklift` executable does when its script
-    /// ends, then closes the state. Children are tracked per process, so this
-    /// covers those started by every host of this process.
+    /// Closes the state. When no other host of this process is open, it first
+    /// joins the non-daemon child processes still running and terminates the
+    /// daemon ones (pool workers among them), as the `forklift` executable
+    /// does when its script ends: children are tracked per process, so a host
+    /// closing while another is open leaves them to that one.
     public func close() {
-        state.finishMultiprocessing()
+        guard !state.isClosed else { return }
+        if counted {
+            counted = false
+            if ForkliftHost.openHosts.subtract(1, ordering: .relaxed).newValue == 0 { state.finishMultiprocessing() }
+        }
         state.close()
     }
 

@@ -122,6 +122,7 @@ public final class ForkliftPool {
         _ function: LuaCallable, over inputs: [Input], as type: Output.Type = Output.self, chunksize: Int? = nil
     ) throws(ForkliftError) -> [Output] {
         let pool = try openPool()
+        try checkReachable(function)
         let (kind, f) = Self.argument(function)
         let results = try Self.invoke(
             host, "map", [.reference(pool), .value(kind), .value(f), .value(Self.sequence(inputs)), .value(Self.chunk(chunksize))]
@@ -142,6 +143,7 @@ public final class ForkliftPool {
         ordered: Bool = true
     ) throws(ForkliftError) -> ResultIterator<Output> {
         let pool = try openPool()
+        try checkReachable(function)
         let (kind, f) = Self.argument(function)
         let iterator = try Self.invoke(
             host, "imap",
@@ -160,6 +162,7 @@ public final class ForkliftPool {
         _ function: LuaCallable, over inputs: [Input], as type: Output.Type = Output.self, chunksize: Int? = nil
     ) throws(ForkliftError) -> PendingMap<Output> {
         let pool = try openPool()
+        try checkReachable(function)
         let (kind, f) = Self.argument(function)
         let handle = try Self.invoke(
             host, "map_async",
@@ -188,6 +191,19 @@ public final class ForkliftPool {
         guard let pool else { return }
         self.pool = nil
         _ = try? Self.invoke(host, "terminate", [.reference(pool)]) { (_: Lua, _: Int32) throws(LuaError) in () }
+    }
+
+    /// A Swift function mapped directly exists in workers started by exec only
+    /// when they are this program (`ForkliftHost.launch`); otherwise the
+    /// worker could not even decode the task and would die, so say why now.
+    func checkReachable(_ function: LuaCallable) throws(ForkliftError) {
+        guard case .global(let name) = function, host.swiftFunctionNames.contains(name),
+            !Spawn.servesOwnWorkers, startMethod != .fork
+        else { return }
+        throw ForkliftError(
+            code: .valueError,
+            message: "'\(name)' is a Swift function of this program: workers started by \(startMethod.rawValue) "
+                + "have it only when the program opens its host with ForkliftHost.launch(setup:) and registers it there")
     }
 
     func openPool() throws(ForkliftError) -> LuaReference {

@@ -8,16 +8,19 @@
 extension ForkliftHost {
     /// Registers a closure that sees its Lua arguments as `LuaValue`s.
     public func register(_ name: String, _ body: @escaping (LuaArguments) throws -> [LuaValue]) {
+        swiftFunctionNames.insert(name)
         state.register(name, body)
     }
 
     /// Registers a closure without arguments: `name()` in Lua.
     public func register<R: LuaRepresentable>(_ name: String, _ body: @escaping () throws -> R) {
+        swiftFunctionNames.insert(name)
         state.register(name) { _ in [try body().luaValue] }
     }
 
     /// Registers a closure of one argument: `name(a)` in Lua.
     public func register<A: LuaConvertible, R: LuaRepresentable>(_ name: String, _ body: @escaping (A) throws -> R) {
+        swiftFunctionNames.insert(name)
         state.register(name) { args in
             [try body(try argument(args, 0, of: name)).luaValue]
         }
@@ -27,6 +30,7 @@ extension ForkliftHost {
     public func register<A: LuaConvertible, B: LuaConvertible, R: LuaRepresentable>(
         _ name: String, _ body: @escaping (A, B) throws -> R
     ) {
+        swiftFunctionNames.insert(name)
         state.register(name) { args in
             [try body(try argument(args, 0, of: name), try argument(args, 1, of: name)).luaValue]
         }
@@ -36,6 +40,7 @@ extension ForkliftHost {
     public func register<A: LuaConvertible, B: LuaConvertible, C: LuaConvertible, R: LuaRepresentable>(
         _ name: String, _ body: @escaping (A, B, C) throws -> R
     ) {
+        swiftFunctionNames.insert(name)
         state.register(name) { args in
             [
                 try body(try argument(args, 0, of: name), try argument(args, 1, of: name), try argument(args, 2, of: name))

@@ -8,6 +8,9 @@ enum Spawn {
     /// sets this to itself, so its workers have its Swift functions.
     nonisolated(unsafe) static var workerExecutable: String?
 
+    /// True when workers started by exec are this program (see `workerExecutable`).
+    static var servesOwnWorkers: Bool { workerExecutable != nil }
+
     /// Where the `forklift` executable is: `workerExecutable` when set, else `$FORKLIFT_EXECUTABLE`, else this
     /// very executable when it is `forklift`, else `forklift` beside it, else
     /// the first `forklift` on `$PATH`.
