@@ -137,17 +137,32 @@ enum QueueLua {
     }
 
     /// Python's `(block=True, timeout=None)` or Lua's `([timeout])` from
-    /// argument `index`; nil after pushing a `ValueError`.
+    /// argument `index`, also as `(nil, timeout)` or `{block=, timeout=}`;
+    /// nil after pushing a `ValueError`.
     private static func blocking(_ lua: Lua, _ index: Int32) -> Blocking? {
+        if lua.type(at: index) == LUA_TTABLE {
+            lua.getField(index, "block")
+            lua.getField(index, "timeout")
+            let block = lua.isNil(-2) || lua.toBool(-2)
+            let result = timeout(lua, lua.top, block: block)
+            if result != nil { lua.pop(2) }
+            return result
+        }
         var block = true
         var timeoutIndex = index
         if lua.type(at: index) == LUA_TBOOLEAN {
             block = lua.toBool(index)
             timeoutIndex = index + 1
+        } else if lua.isNoneOrNil(index) {
+            timeoutIndex = index + 1
         }
+        return timeout(lua, timeoutIndex, block: block)
+    }
+
+    private static func timeout(_ lua: Lua, _ index: Int32, block: Bool) -> Blocking? {
         if !block { return .never }
-        if lua.isNoneOrNil(timeoutIndex) { return .forever }
-        guard lua.type(at: timeoutIndex) == LUA_TNUMBER, let t = lua.toNumber(timeoutIndex), t >= 0, !t.isNaN else {
+        if lua.isNoneOrNil(index) { return .forever }
+        guard lua.type(at: index) == LUA_TNUMBER, let t = lua.toNumber(index), t >= 0, !t.isNaN else {
             ModuleError.push(lua, .valueError, "timeout must be a non-negative number or nil")
             return nil
         }
