@@ -149,11 +149,12 @@ struct ForkRulesTests {
         #expect(left.isEmpty, "still alive after the host was killed: \(left)")
     }
 
-    @Test(arguments: ["join", "sleep", "busy"])
+    @Test(arguments: ["join", "sleep", "busy", "recv"])
     func ctrlCStopsTheHostAndEveryChild(hostWaitsIn: String) throws {
         let wait = switch hostWaitsIn {
         case "join": "for _, p in ipairs(ps) do p:join() end"
         case "sleep": "mp.sleep(60)"
+        case "recv": "local a, b = mp.Pipe(); a:recv()"
         default: "local t0 = os.time(); while os.time() - t0 < 60 do end"
         }
         let host = try GroupedForklift("""

@@ -97,6 +97,18 @@ struct Connection {
     }
 
     /// The next frame, or nil after pushing the error to raise.
+    /// Waits until `fd` has data or its end; false when Ctrl-C came first.
+    /// A blocking `read` is restarted after the SIGINT handler (SA_RESTART)
+    /// and would never let the interrupt hook run; `poll` is never restarted.
+    private static func waitForData(_ lua: Lua, _ fd: Int32) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while Glibc.poll(&p, 1, -1) < 0 {
+            if errno != EINTR { return true }  // the read that follows reports it
+            if lua_gethook(lua.L) != nil { return false }
+        }
+        return true
+    }
+
     private static func receiveFrame(_ lua: Lua, _ fd: Int32) -> ReceivedFrame? {
         do throws(FrameIO.ReceiveError) {
             return try FrameIO.receive(from: FileDescriptor(rawValue: fd))
@@ -115,6 +127,8 @@ struct Connection {
         guard let L else { return 0 }
         let lua = Lua(L)
         guard let c = checked(lua, reading: true, "recv") else { return lua.raiseTop }
+        // Interrupted: return, and the armed hook raises "interrupted!" at once.
+        guard waitForData(lua, c.pointee.readFD) else { return 0 }
         guard let frame = receiveFrame(lua, c.pointee.readFD) else { return lua.raiseTop }
         do throws(DecodeError) {
             let n = try Codec.decode(lua, frame.bytes)
@@ -130,6 +144,8 @@ struct Connection {
         guard let L else { return 0 }
         let lua = Lua(L)
         guard let c = checked(lua, reading: true, "recv_bytes") else { return lua.raiseTop }
+        // Interrupted: return, and the armed hook raises "interrupted!" at once.
+        guard waitForData(lua, c.pointee.readFD) else { return 0 }
         guard let frame = receiveFrame(lua, c.pointee.readFD) else { return lua.raiseTop }
         lua.push(bytes: frame.bytes)
         return 1
