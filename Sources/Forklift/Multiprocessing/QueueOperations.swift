@@ -124,12 +124,16 @@ extension QueueState {
         lock()
         var front = frontChunk()
         while front == nil {
-            if closed && !writersOverflowed && !writers.anyLiveWriter(except: pid) {
+            // Only a get that could wait forever ends with EOF; timed and
+            // non-blocking gets raise Empty as in Python.
+            let forever: Bool
+            if case .forever = blocking { forever = true } else { forever = false }
+            if forever && closed && !writersOverflowed && !writers.anyLiveWriter(except: pid) {
                 unlock()
                 throw .endOfFile
             }
             var slice = blocking.deadline
-            if closed { slice = min(slice ?? .infinity, Clock.now() + Self.writerPollInterval) }
+            if forever && closed { slice = Clock.now() + Self.writerPollInterval }
             let inTime: Bool
             if case .never = blocking { inTime = false } else { inTime = notEmpty.wait(self, deadline: slice) }
             front = frontChunk()
