@@ -232,6 +232,20 @@ import Testing
             back:put(7); assert(q:get() == 7)
             -- the kind is kept
             carrier:put(j); assert(tostring(carrier:get()):find("^JoinableQueue"))
+            -- a queue made in a worker reaches the parent while the worker runs
+            local done = mp.Event()
+            local maker = mp.Process{target = function(carrier, done)
+              local made = mp.JoinableQueue(5)
+              for i = 1, 3 do made:put(i * 2) end
+              carrier:put(made)
+              done:wait(10)
+            end, args = {carrier, done}}
+            maker:start()
+            local made = carrier:get(10)
+            done:set(); maker:join()
+            assert(made:qsize() == 3 and made:get() + made:get() + made:get() == 12)
+            for _ = 1, 3 do made:task_done() end
+            assert(made:join(1))
             -- 4. pool initargs, and pool task arguments
             local pool = mp.Pool{processes = 2, initializer = function(q) _G.results = q end, initargs = {q}}
             pool:map(function(x) results:put(x * 10); return x end, {1, 2, 3, 4})
