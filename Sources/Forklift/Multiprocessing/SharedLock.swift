@@ -60,8 +60,12 @@ struct SharedLock {
     func acquire(
         recursive: Bool, blocking: Bool = true, deadline: Double? = nil, interrupted: () -> Bool = { false }
     ) -> Acquired {
-        let me = Self.me
-        if forklift_load32(ownerWord) == me {
+        // Try the mutex first: its compare-and-swap takes the cache line
+        // exclusively, so the owner and depth written next cost nothing more
+        // (reading the owner first would fetch the line twice when contended).
+        // The error-checking mutex reports a holder that tries again.
+        var outcome = mutex.tryLock()
+        if outcome == .wouldDeadlock {
             if recursive {
                 depthWord.pointee &+= 1
                 return .acquired
@@ -71,8 +75,6 @@ struct SharedLock {
             Clock.sleep(deadline - Clock.now())
             return .failed
         }
-        let previous = forklift_load32(ownerWord)
-        var outcome = mutex.tryLock()
         if blocking && outcome == .timedOut {
             while true {
                 let now = Clock.now()
@@ -84,10 +86,11 @@ struct SharedLock {
         }
         switch outcome {
         case .acquired:
-            take(me)
+            take(Self.me)
             return .acquired
         case .previousOwnerDied:
-            take(me)
+            let previous = forklift_load32(ownerWord)  // the dead holder's, not yet overwritten
+            take(Self.me)
             return .recoveredFrom(previous)
         case .timedOut, .wouldDeadlock:
             return .failed
