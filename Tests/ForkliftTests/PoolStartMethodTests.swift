@@ -110,4 +110,24 @@ struct SeveralHostsTests {
         try pool.close()
     }
 }
+
+@Suite("starmap and apply")
+struct StarmapApplyTests {
+    @Test func starmapSpreadsArgumentListsAndApplyReturnsEveryResult() throws {
+        let host = try ForkliftHost()
+        defer { host.close() }
+        let pool = try host.makePool(PoolConfiguration(processes: 2, startMethod: .spawn))
+        let sums: [Int] = try pool.starmap(.source("function(a, b, c) return a + b + (c or 100) end"), over: [[1, 2], [3, 4, 5]])
+        #expect(sums == [103, 12])
+        let holes: [String] = try pool.starmap(
+            .source("function(a, b, c) return tostring(a) .. tostring(b) .. tostring(c) end"),
+            over: [[LuaValue.nil, 1, LuaValue.nil], ["x"]])
+        #expect(holes == ["nil1nil", "xnilnil"])
+        #expect(try pool.apply(.source("function(a, b) return b, a, nil end"), 1, "two") == ["two", 1, .nil])
+        let e = #expect(throws: ForkliftError.self) { try pool.apply(.source("function() error('no', 0) end")) }
+        #expect(e?.code == .remoteError)
+        #expect(e?.taskIndex == 0)
+        try pool.close()
+    }
+}
 }

@@ -57,6 +57,14 @@ function bridge.map(pool, kind, f, xs, chunksize)
   return pool:map(resolve(kind, f), xs, options(chunksize))
 end
 
+function bridge.starmap(pool, kind, f, xss, chunksize)
+  return pool:starmap(resolve(kind, f), xss, options(chunksize))
+end
+
+function bridge.apply(pool, kind, f, args)
+  return table.pack(pool:apply(resolve(kind, f), table.unpack(args, 1, args.n)))
+end
+
 function bridge.imap(pool, kind, f, xs, chunksize, unordered)
   local method = unordered and pool.imap_unordered or pool.imap
   return method(pool, resolve(kind, f), xs, options(chunksize))
