@@ -41,7 +41,12 @@ struct RaisingSteps {
     /// after `luaL_openlibs`, before any user code.
     init(_ host: LuaState) throws(Fatal) {
         L = host.L
-        try Self.protect(L) { () throws(LuaError) in try host.load(Self.source, chunkName: "=forklift") }
+        do {
+            try host.load(Self.source, chunkName: "=forklift")
+        } catch {
+            throw Fatal(message: error.message)
+        }
+        // A fresh state has no metatables yet: these lookups cannot raise.
         forklift_pushglobaltable(L)
         for name in ["type", "tostring", "rawget"] { lua_getglobal(L, name) }
         lua_getglobal(L, "math")
@@ -88,10 +93,6 @@ struct RaisingSteps {
         forklift_remove(L, -2)
         forklift_insert(L, -(nargs + 1))
         guard forklift_pcall(L, nargs, nresults, 0) == LUA_OK else { throw Self.popFatal(L) }
-    }
-
-    private static func protect(_ L: OpaquePointer, _ body: () throws(LuaError) -> Void) throws(Fatal) {
-        do { try body() } catch { throw Fatal(message: error.message) }
     }
 
     /// `lua.c`'s `report` of an error that reached `main`: `lua_tostring` of the value.
