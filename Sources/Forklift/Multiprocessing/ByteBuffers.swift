@@ -55,6 +55,21 @@ struct ByteWriter: ~Copyable {
         count += 1
     }
 
+    /// A tag byte then a varint, with one capacity check (the codec's integers).
+    @inline(__always) mutating func append(tag: UInt8, varint value: UInt64) {
+        reserve(11)
+        base.storeBytes(of: tag, toByteOffset: count, as: UInt8.self)
+        count += 1
+        var v = value
+        while v >= 0x80 {
+            base.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, toByteOffset: count, as: UInt8.self)
+            count += 1
+            v >>= 7
+        }
+        base.storeBytes(of: UInt8(v), toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
     mutating func append(bytes: UnsafeRawBufferPointer) {
         guard let src = bytes.baseAddress, bytes.count > 0 else { return }
         reserve(bytes.count)

@@ -57,8 +57,7 @@ struct Encoder: ~Copyable {
             out.append(lua_toboolean(L, index) != 0 ? CodecFormat.tagTrue : CodecFormat.tagFalse)
         case LUA_TNUMBER:
             if forklift_isinteger(L, index) != 0 {
-                out.append(CodecFormat.tagInteger)
-                out.appendVarint(CodecFormat.zigzag(lua_tointegerx(L, index, nil)))
+                out.append(tag: CodecFormat.tagInteger, varint: CodecFormat.zigzag(lua_tointegerx(L, index, nil)))
             } else {
                 out.append(CodecFormat.tagFloat)
                 out.append(lua_tonumberx(L, index, nil).bitPattern)
@@ -169,10 +168,18 @@ struct Encoder: ~Copyable {
         var pairCountAt = -1
         var pairCount: UInt32 = 0
         lua_pushnil(L)
+        let value = lua.top + 1  // where lua_next leaves each value (its key just below)
         while lua_next(L, index) != 0 {
             if pairCountAt < 0 {
                 if forklift_isinteger(L, -2) != 0 && lua_tointegerx(L, -2, nil) == Int64(sequenceCount) + 1 {
-                    do { try encodeValue(lua.top) } catch var e {
+                    // Arrays of integers are the bulk case: skip the general dispatch.
+                    if forklift_isinteger(L, value) != 0 {
+                        out.append(tag: CodecFormat.tagInteger, varint: CodecFormat.zigzag(lua_tointegerx(L, value, nil)))
+                        sequenceCount += 1
+                        lua_settop(L, value - 1)
+                        continue
+                    }
+                    do { try encodeValue(value) } catch var e {
                         e.reversedPath.append("[\(sequenceCount + 1)]")
                         lua.pop(2)
                         throw e
