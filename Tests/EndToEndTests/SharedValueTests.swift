@@ -195,6 +195,27 @@ struct SharedValueTests {
             """)
     }
 
+    @Test func objectsCrossAsHandlesThroughQueues() throws {
+        try Self.expectOK("""
+            local q, back = mp.Queue(), mp.Queue()
+            local v, a, l, e, c = mp.Value("i", 0), mp.Array("d", 3), mp.Lock(), mp.Event(), mp.Condition()
+            local p = mp.Process{target = function()
+              local t = q:get(10)
+              t.l:with(function() t.v.value = 7; t.a[3] = 1.5 end)
+              t.c:with(function() t.c:notify_all() end)
+              back:put({mp.Value("q", 99), t.v})  -- a Value made in the worker crosses back too
+              t.e:set()
+            end}
+            p:start()
+            q:put({v = v, a = a, l = l, e = e, c = c})
+            assert(e:wait(10))
+            local got = back:get(10)
+            p:join(); assert(p.exitcode == 0)
+            assert(v.value == 7 and a[3] == 1.5)
+            assert(got[1].value == 99 and got[2] == v)
+            """)
+    }
+
     @Test func parentDroppingAnObjectDoesNotFreeItUnderAChild() throws {
         try Self.expectOK("""
             local ready, go = mp.Event(), mp.Event()
