@@ -152,4 +152,27 @@ struct LuaErrorTests {
         #expect(e?.message == "s:1: unexpected symbol near '='")
         #expect(e?.traceback == nil)
     }
+
+    @Test func loadsBytesThatAreNotUTF8AndBinaryChunks() throws {
+        // Source with a Latin-1 byte inside a string literal.
+        try lua.load(bytes: Array("return #'caf".utf8) + [0xE9] + Array("'".utf8), chunkName: "=bytes")
+        #expect(try lua.call(nargs: 0) == 1)
+        #expect(try lua.lua.value(at: -1) == 4)
+        lua.lua.pop()
+
+        guard case .string(let dumped) = try lua.run("return string.dump(function(x) return x + 1 end)").first else {
+            Issue.record("no dump")
+            return
+        }
+        try lua.load(bytes: dumped.bytes, chunkName: "=dumped", mode: "b")
+        lua.lua.push(Int64(41))
+        #expect(try lua.call(nargs: 1) == 1)
+        #expect(try lua.lua.value(at: -1) == 42)
+        lua.lua.pop()
+
+        let refused = error { () throws(LuaError) in try lua.load(bytes: dumped.bytes, chunkName: "=dumped", mode: "t") }
+        #expect(refused?.kind == .syntax(incompleteInput: false))
+        #expect(refused?.message.contains("attempt to load a binary chunk") == true)
+        #expect(lua.lua.top == 0)
+    }
 }
