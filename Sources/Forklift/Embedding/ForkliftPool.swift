@@ -125,9 +125,12 @@ public final class ForkliftPool {
         try checkReachable(function)
         let (kind, f) = Self.argument(function)
         let results = try Self.invoke(
-            host, "map", [.reference(pool), .value(kind), .value(f), .value(Self.sequence(inputs)), .value(Self.chunk(chunksize))]
-        ) { (lua: Lua, base: Int32) throws(LuaError) in try lua.value(at: base, owner: host.state) }
-        return try Self.convert(results, count: inputs.count, as: Output.self)
+            host, "map",
+            [.reference(pool), .value(kind), .value(f), .sequence(inputs.map(\.luaValue)), .value(Self.chunk(chunksize))]
+        ) { (lua: Lua, base: Int32) throws(LuaError) in
+            try Self.readSequence(lua, at: base, count: inputs.count, owner: host.state)
+        }
+        return try Self.convert(results, as: Output.self)
     }
 
     /// Streams the results as they are ready (Lua's `pool:imap`, or
@@ -147,7 +150,7 @@ public final class ForkliftPool {
         let (kind, f) = Self.argument(function)
         let iterator = try Self.invoke(
             host, "imap",
-            [.reference(pool), .value(kind), .value(f), .value(Self.sequence(inputs)), .value(Self.chunk(chunksize)),
+            [.reference(pool), .value(kind), .value(f), .sequence(inputs.map(\.luaValue)), .value(Self.chunk(chunksize)),
              .value(.boolean(!ordered))]
         ) { (lua: Lua, base: Int32) throws(LuaError) in
             lua.pushValue(at: base)
@@ -166,7 +169,7 @@ public final class ForkliftPool {
         let (kind, f) = Self.argument(function)
         let handle = try Self.invoke(
             host, "map_async",
-            [.reference(pool), .value(kind), .value(f), .value(Self.sequence(inputs)), .value(Self.chunk(chunksize))]
+            [.reference(pool), .value(kind), .value(f), .sequence(inputs.map(\.luaValue)), .value(Self.chunk(chunksize))]
         ) { (lua: Lua, base: Int32) throws(LuaError) in
             lua.pushValue(at: base)
             return LuaReference(reference: host.state.makeReference(), owner: host.state)
@@ -218,6 +221,8 @@ public final class ForkliftPool {
     enum Argument {
         case value(LuaValue)
         case reference(LuaReference)
+        /// A sequence built straight on the stack, with `n` for its length.
+        case sequence([LuaValue])
     }
 
     /// Calls `bridge[name](arguments...)` with one result kept on the stack at
@@ -238,6 +243,7 @@ public final class ForkliftPool {
                 switch a {
                 case .value(let v): lua.push(v)
                 case .reference(let r): lua.push(reference: r)
+                case .sequence(let items): Self.push(items, lua)
                 }
             }
             try state.call(nargs: Int32(arguments.count), nresults: 1)
@@ -271,20 +277,44 @@ public final class ForkliftPool {
         .table(LuaTable(array: inputs.map(\.luaValue), hash: ["n": .integer(Int64(inputs.count))]))
     }
 
-    static func chunk(_ chunksize: Int?) -> LuaValue { chunksize.map { .integer(Int64($0)) } ?? .nil }
-
-    /// Reads `results[1...count]` as `Output`s (a nil result reads at its index).
-    static func convert<Output: LuaConvertible>(_ results: LuaValue, count: Int, as type: Output.Type)
-        throws(ForkliftError) -> [Output]
-    {
-        guard case .table(let t) = results else {
-            throw ForkliftError(code: .lua, message: "the pool returned \(results.typeName), not a table of results")
+    /// Pushes `{items..., n = #items}` without building a `LuaTable` first.
+    static func push(_ items: [LuaValue], _ lua: Lua) {
+        lua.checkStack(3)
+        lua.newTable(arrayCount: Int32(clamping: items.count), hashCount: 1)
+        for (i, v) in items.enumerated() {
+            lua.push(v)
+            lua.rawSet(-2, Int64(i + 1))
         }
-        var out: [Output] = []
-        out.reserveCapacity(count)
+        lua.push(Int64(items.count))
+        lua.setField(-2, "n")
+    }
+
+    /// Reads `t[1...count]` of the table at `index` (nil results included),
+    /// without copying the table as a whole.
+    static func readSequence(_ lua: Lua, at index: Int32, count: Int, owner: LuaState) throws(LuaError) -> [LuaValue] {
+        guard lua.type(at: index) == LUA_TTABLE else {
+            throw LuaError(kind: .runtime, message: "the pool returned \(lua.typeName(at: index)), not a table of results")
+        }
+        lua.checkStack(2)
+        var values: [LuaValue] = []
+        values.reserveCapacity(count)
         for i in 0..<count {
+            lua.rawGet(index, Int64(i + 1))
+            defer { lua.pop() }
+            values.append(try lua.value(at: -1, owner: owner))
+        }
+        return values
+    }
+
+    /// Converts results read with `readSequence`.
+    static func convert<Output: LuaConvertible>(_ results: [LuaValue], as type: Output.Type) throws(ForkliftError)
+        -> [Output]
+    {
+        var out: [Output] = []
+        out.reserveCapacity(results.count)
+        for (i, v) in results.enumerated() {
             do {
-                out.append(try Output(luaValue: t[.integer(Int64(i + 1))]))
+                out.append(try Output(luaValue: v))
             } catch {
                 var e = ForkliftError(error.inside("[\(i + 1)]"))
                 e.taskIndex = i
@@ -293,6 +323,9 @@ public final class ForkliftPool {
         }
         return out
     }
+
+    static func chunk(_ chunksize: Int?) -> LuaValue { chunksize.map { .integer(Int64($0)) } ?? .nil }
+
 }
 
 extension Lua {

@@ -17,9 +17,11 @@ extension ForkliftPool {
         let lists = argumentLists.map { Self.sequence($0.map(\.luaValue)) }
         let results = try Self.invoke(
             host, "starmap",
-            [.reference(pool), .value(kind), .value(f), .value(Self.sequence(lists)), .value(Self.chunk(chunksize))]
-        ) { (lua: Lua, base: Int32) throws(LuaError) in try lua.value(at: base, owner: host.state) }
-        return try Self.convert(results, count: argumentLists.count, as: Output.self)
+            [.reference(pool), .value(kind), .value(f), .sequence(lists), .value(Self.chunk(chunksize))]
+        ) { (lua: Lua, base: Int32) throws(LuaError) in
+            try Self.readSequence(lua, at: base, count: argumentLists.count, owner: host.state)
+        }
+        return try Self.convert(results, as: Output.self)
     }
 
     /// Calls the function once in a worker and returns all its results (Lua's `pool:apply`).

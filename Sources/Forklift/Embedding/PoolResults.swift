@@ -41,9 +41,10 @@ public struct PendingMap<Output: LuaConvertible> {
     /// - Throws: as `ForkliftPool.map`.
     public func get() throws(ForkliftError) -> [Output] {
         let results = try ForkliftPool.invoke(pool.host, "get", [.reference(handle)]) {
-            (lua: Lua, base: Int32) throws(LuaError) in try lua.value(at: base, owner: pool.host.state)
+            (lua: Lua, base: Int32) throws(LuaError) in
+            try ForkliftPool.readSequence(lua, at: base, count: count, owner: pool.host.state)
         }
-        return try ForkliftPool.convert(results, count: count, as: Output.self)
+        return try ForkliftPool.convert(results, as: Output.self)
     }
 }
 
