@@ -132,6 +132,23 @@ struct ProcessLifecycleTests {
             """)
     }
 
+    @Test func currentAndParentProcessAnswerIsAlive() throws {
+        let r = try Forklift.runScript("""
+            local mp = require "multiprocessing"
+            local me = mp.current_process()
+            print(tostring(me), me:is_alive(), me.exitcode)
+            local p = mp.Process{target = function()
+              local parent = mp.parent_process()
+              print(tostring(parent):match("^<ParentProcess name='MainProcess' pid=%d+>$") ~= nil,
+                    parent:is_alive(), parent:join(0.05), mp.current_process():is_alive())
+            end}
+            p:start(); p:join()
+            print(p.exitcode)
+            """)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == "<MainProcess name='MainProcess' started>\ttrue\tnil\ntrue\ttrue\tfalse\ttrue\n0\n")
+    }
+
     @Test func activeChildrenListsOnlyRunningChildren() throws {
         let r = try Forklift.runScript("""
             local mp = require "multiprocessing"

@@ -24,8 +24,31 @@ local raise = mp._raise
 
 --- This process ---------------------------------------------------------------
 -- `identity` numbers children as Python does: Process-1, Process-1:2 ...
-local this = { name = "MainProcess", pid = mp._getpid(), daemon = false, _identity = "", _counter = 0,
-               _is_main = true }
+-- current_process() and parent_process() answer Python's questions too:
+-- is_alive(), and the parent's join([timeout]).
+local Current = { __name = "multiprocessing.CurrentProcess" }
+Current.__index = Current
+function Current.is_alive() return true end
+Current.__tostring = function(self)
+  return string.format("<%s name='%s' started%s>", self._is_main and "MainProcess" or "Process", self.name,
+                       self.daemon and " daemon" or "")
+end
+local Parent = { __name = "multiprocessing.ParentProcess" }
+Parent.__index = Parent
+function Parent:is_alive() return mp._getppid() == self.pid end
+function Parent:join(timeout)
+  local deadline = timeout and mp.time() + timeout
+  while self:is_alive() do
+    if deadline and mp.time() >= deadline then return false end
+    mp.sleep(0.01)
+  end
+  return true
+end
+Parent.__tostring = function(self) return string.format("<ParentProcess name='%s' pid=%d>", self.name, self.pid) end
+local function new_parent(name, pid) return setmetatable({ name = name, pid = pid }, Parent) end
+
+local this = setmetatable({ name = "MainProcess", pid = mp._getpid(), daemon = false, _identity = "", _counter = 0,
+                            _is_main = true }, Current)
 local parent = nil
 local children = {}   -- pid -> Process, for active_children and the end of the script
 
@@ -108,7 +131,7 @@ mp._traceback_of = traceback_of
 -- In the new child (any start method): becomes `self`, runs it and leaves
 -- with its exit code (1 and the traceback on stderr when it raised).
 local function run_as_child(self, parent_name)
-  parent = { name = parent_name, pid = self._parent_pid }
+  parent = new_parent(parent_name, self._parent_pid)
   this = self
   self._pid = mp._getpid()
   children = {}
@@ -211,8 +234,9 @@ end
 
 --- Makes this (freshly forked) process a child named `name` with its own identity.
 function mp._become_child(name, parent_pid, daemon)
-  parent = { name = this.name, pid = parent_pid }
-  this = { name = name, pid = mp._getpid(), daemon = daemon or false, _identity = name, _counter = 0 }
+  parent = new_parent(this.name, parent_pid)
+  this = setmetatable({ name = name, pid = mp._getpid(), daemon = daemon or false, _identity = name, _counter = 0 },
+                      Current)
   children = {}
   mp._after_fork_child()
 end
