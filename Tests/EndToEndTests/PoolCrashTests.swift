@@ -89,6 +89,35 @@ struct PoolCrashTests {
             """)
     }
 
+    @Test func aWorkerDyingWhileJoinWaitsDoesNotHangIt() throws {
+        let r = try PoolTestKit.run("""
+            local pool = mp.Pool(2)
+            local ar = pool:map_async(function(x) if x == 2 then os.exit(2) end mp.sleep(0.05) return x end, {1, 2, 3, 4, 5, 6}, {chunksize = 1})
+            pool:close()
+            pool:join()
+            local ok, e = pcall(ar.get, ar)
+            print(ok, e.kind, e.index, e.exitcode, #children())
+            -- Re-entrant use from a callback, and terminate from inside an imap loop.
+            local p2 = mp.Pool(2)
+            local got
+            local a = p2:apply_async(function() return 3 end, {}, {callback = function(v) got = p2:map(function(x) return x * v end, {1, 2}) end})
+            print(a:get(), table.concat(got, ","))
+            print(pcall(function()
+              for i in p2:imap(function(x) mp.sleep(0.01) return x end, {1, 2, 3, 4, 5}, {chunksize = 1}) do
+                if i == 2 then p2:terminate() end
+              end
+            end))
+            print(#children())
+            """)
+        #expect(r.stdout == """
+            false\tWorkerLost\t2\t2\t0
+            3\t3,6
+            false\tStateError: pool was terminated
+            0
+
+            """)
+    }
+
     @Test func maxtasksperchildReplacesWorkers() throws {
         let r = try PoolTestKit.run("""
             local pool <close> = mp.Pool{processes = 2, maxtasksperchild = 2}
