@@ -78,6 +78,15 @@ import Testing
             assert(run("put-linking", 2, "linked") == "1,2,linked")
             assert(run("put-linking", 0, "linked") == "linked")
             assert(run("get-uncommitted", 3) == "1,2,3")
+            -- a producer killed while filling a big message's chunk (outside the lock):
+            -- the item is lost and the next big put gives the chunk back
+            local bq, big = mp.Queue(), string.rep("b", 100000)
+            bq:put(1)
+            local filler = mp.Process{target = function(q, big) mp._queue_die(q, "put-filling", big) end, args = {bq, big}}
+            filler:start(); filler:join()
+            assert(mp._queue_in_flight(bq) == 1 and bq:qsize() == 1)
+            bq:put(big)
+            assert(mp._queue_in_flight(bq) == 0 and bq:get() == 1 and bq:get() == big and bq:empty())
             -- with spare chunks in the chain
             local q = mp.Queue()
             for i = 1, 20000 do q:put(string.rep("y", 10)) end

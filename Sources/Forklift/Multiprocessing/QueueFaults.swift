@@ -11,7 +11,10 @@ internal import Glibc
 /// - `put-committed`: committed in its chunk, not counted;
 /// - `put-linking`: in a new chunk linked after the tail, the tail not moved;
 /// - `get-uncommitted`: the oldest message copied out and uncounted, the read
-///   position not moved.
+///   position not moved;
+/// - `put-filling`: a big message's chunk half filled outside the lock (the
+///   lock is not held then; the chunk is recorded as in flight).
+/// `mp._queue_in_flight(q)` counts the chunks recorded as out of the chain.
 enum QueueFaults {
     static let die: LuaCFunction = { L in
         guard let L else { return 0 }
@@ -49,6 +52,12 @@ enum QueueFaults {
                             state.first = c.offset
                         }
                     }
+                case "put-filling":
+                    if let c = try? state.obtainChunk(capacity: size) {
+                        _ = state.inFlight.record(pid: forklift_thread_id(), chunk: c.offset)
+                        state.unlock()
+                        c.frames.initializeMemory(as: UInt8.self, repeating: 0x55, count: size / 2)
+                    }
                 case "get-uncommitted":
                     if state.head != 0 {
                         let h = state.chunk(state.head)
@@ -63,5 +72,16 @@ enum QueueFaults {
             return ModuleError.raise(lua, .notSendable, error.description)
         }
         ProcessControl.exitNow(0)
+    }
+
+    static let inFlight: LuaCFunction = { L in
+        guard let L else { return 0 }
+        let lua = Lua(L)
+        guard let object = QueueObject.at(lua, 1), let arena = SharedArena.current else {
+            return ModuleError.raise(lua, .valueError, "_queue_in_flight(queue)")
+        }
+        let state = QueueState(allocator: SharedAllocator(arena), offset: object.pointee.offset)
+        lua.push(state.withLock { state.inFlight.count })
+        return 1
     }
 }

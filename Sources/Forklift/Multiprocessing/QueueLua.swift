@@ -57,7 +57,7 @@ enum QueueLua {
     static func register(_ lua: Lua) {
         MultiprocessingModule.register(lua, [
             ("Queue", newQueue), ("JoinableQueue", newJoinableQueue), ("SimpleQueue", newSimpleQueue),
-            ("_queue_die", QueueFaults.die),
+            ("_queue_die", QueueFaults.die), ("_queue_in_flight", QueueFaults.inFlight),
         ])
     }
 

@@ -85,15 +85,18 @@ extension QueueState {
             if let slot = writers.register(pid: pid) { writerSlot = slot } else { writersOverflowed = true }
         }
         if length > Self.dedicatedThreshold {
+            if inFlight.count > 0 { reclaimOrphans(except: pid) }
             let c: Chunk
             do { c = try obtainChunk(capacity: size) } catch {
                 unlock()
                 throw .memory(error)
             }
+            let slot = inFlight.record(pid: pid, chunk: c.offset)
             unlock()
             c.write(prefix, body)
             c.dedicated = true
             lock()
+            inFlight.clear(slot)
             append(c)
         } else {
             var t = tail
@@ -150,11 +153,13 @@ extension QueueState {
         count = max(0, count - 1)
         if h.dedicated {
             _ = popHead()
+            let slot = inFlight.record(pid: pid, chunk: h.offset)
             let wake = notFull.signal()
             unlock()
             if wake { notFull.wake() }
             let result = body(h.peek())
             lock()
+            inFlight.clear(slot)
             recycle(h)
             unlock()
             return result

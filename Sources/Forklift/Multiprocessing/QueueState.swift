@@ -24,6 +24,7 @@ internal import Glibc
 /// | 96 | writer table overflowed (EOF detection off) |
 /// | 128 | robust mutex |
 /// | 192 | writer table (`QueueWriters`) |
+/// | 192 + 512 | chunks out of the chain (`QueueInFlight`) |
 ///
 /// The chain is `spares... → head → ... → tail`: spare chunks are a prefix
 /// (flagged), the data chunks follow, so one chain reaches every chunk and
@@ -44,7 +45,7 @@ struct QueueState {
         self.base = allocator.payload(of: offset)
     }
 
-    static let headerBytes = 192 + QueueWriters.tableBytes
+    static let headerBytes = 192 + QueueWriters.tableBytes + QueueInFlight.tableBytes
     static let chunkHeader = 48
     static let frameHeader = 8
     /// A standard chunk fills a 64 KiB block exactly.
@@ -84,6 +85,16 @@ struct QueueState {
     var writersOverflowed: Bool { get { word(96).pointee != 0 } nonmutating set { word(96).pointee = newValue ? 1 : 0 } }
     var mutex: RobustMutex { RobustMutex((base + 128).assumingMemoryBound(to: pthread_mutex_t.self)) }
     var writers: QueueWriters { QueueWriters(base: base + 192) }
+    var inFlight: QueueInFlight { QueueInFlight(base: base + 192 + QueueWriters.tableBytes) }
+
+    /// Gives back the chunks that dead processes held out of the chain.
+    func reclaimOrphans(except me: Int32) {
+        for offset in inFlight.orphans(except: me) {
+            let c = chunk(offset)
+            c.next = 0
+            allocator.release(offset)
+        }
+    }
 
     var isFull: Bool { maxsize > 0 && count >= maxsize }
 
@@ -210,6 +221,7 @@ struct QueueState {
         }
         tail = last
         count = messages
+        reclaimOrphans(except: 0)
         notEmpty.forgetPendingWakes()
         notFull.forgetPendingWakes()
         notEmpty.wakeAll()
