@@ -1,6 +1,7 @@
 import Forklift
 import ForkliftConcurrency
 import Glibc
+import Synchronization
 import Testing
 
 /// The AsyncSequence of pool results, from Swift tasks in this (multithreaded)
@@ -66,6 +67,7 @@ struct PoolResultsTests {
 
     @Test func cancellingTheTaskStopsTheWork() async throws {
         // Each item takes 0.3 s in a worker: 40 items over 2 workers would take 6 s.
+        let firstArrived = Atomic<Bool>(false)
         let task = Task.detached { () -> (received: Int, pids: [Int32], cancelled: Bool, open: Bool) in
             let host = try ForkliftHost()
             defer { host.close() }
@@ -79,18 +81,20 @@ struct PoolResultsTests {
                 {
                     received += 1
                     pids.append(pid)
+                    firstArrived.store(true, ordering: .releasing)
                 }
                 return (received, pids, false, pool.isOpen)
             } catch is CancellationError {
                 return (received, pids, true, pool.isOpen)
             }
         }
-        // Let it start and deliver a result or two, then cancel.
-        try await Task.sleep(nanoseconds: 900_000_000)
+        // Cancel while the loop waits for a later result.
+        while !firstArrived.load(ordering: .acquiring) { try await Task.sleep(nanoseconds: 10_000_000) }
+        try await Task.sleep(nanoseconds: 100_000_000)
         task.cancel()
         let r = try await task.value
         #expect(r.cancelled)
-        #expect(r.received < 40)
+        #expect(r.received >= 1 && r.received < 40)
         #expect(!r.open)
         // The workers that ran the tasks are gone (terminated, not left running).
         for pid in Set(r.pids) {
