@@ -246,18 +246,25 @@ struct SynchronizeTests {
 
     @Test func aHandleToAnObjectThatNoLongerExistsIsRefused() throws {
         try Self.expectOK("""
-            local r, s = mp.Pipe(false)
-            local p = mp.Process{target = function() s:send(mp._encode(mp.Value("i", 5), mp.Array("d", 3))) end}
-            p:start()
-            local bytes = r:recv()
-            p:join(); assert(p.exitcode == 0)
-            -- The child's exit dropped its references: both blocks are free.
-            local ok, e = pcall(mp._decode, bytes)
-            assert(not ok and tostring(e):find("no longer exists"), tostring(e))
-            -- Alive ones decode to the same objects.
+            -- A handle is (offset, generation); the generation is its last 4 bytes.
+            -- Another generation at the same offset is what a freed and reused block looks like.
             local v = mp.Value("i", 5)
-            local v2 = mp._decode(mp._encode(v))
+            local bytes = mp._encode(v)
+            local generation = string.unpack("<I4", bytes, #bytes - 3)
+            local stale = bytes:sub(1, -5) .. string.pack("<I4", (generation + 1) % 2^32)
+            local ok, e = pcall(mp._decode, stale)
+            assert(not ok and tostring(e):find("no longer exists"), tostring(e))
+            -- The live one decodes to the same object.
+            local v2 = mp._decode(bytes)
             assert(v2 == v and v2.value == 5)
+            -- An object sent by a process that exited before it was read is still there.
+            local r, s = mp.Pipe(false)
+            local p = mp.Process{target = function() s:send(mp._encode(mp.Value("i", 6), mp.Array("d", 3))) end}
+            p:start()
+            local sent = r:recv()
+            p:join(); assert(p.exitcode == 0)
+            local w, a = mp._decode(sent)
+            assert(w.value == 6 and #a == 3)
             """)
     }
 

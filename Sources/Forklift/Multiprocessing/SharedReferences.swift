@@ -12,13 +12,16 @@ internal import Glibc
 /// still uses. A process releases its references when it exits through
 /// `releaseAll` (the process runtime calls it before `_exit`); one killed by
 /// a signal leaks its references until the whole tree exits, when the kernel
-/// frees the arena.
+/// frees the arena. So does an exiting process for the blocks it sent: a
+/// handle may still sit unread in a queue or pipe, and nothing says when it
+/// will be read (if ever), so the reference stays with the block.
 enum SharedReferences {
     private struct Entry {
         /// Lua objects of this process referring to the block.
         var objects: Int
-        /// This process sent a handle to the block: it keeps its reference
-        /// until it exits, so a handle in flight never names freed memory.
+        /// This process sent a handle to the block: its reference is never
+        /// dropped (not even at exit), so a handle in flight never names
+        /// freed memory.
         var pinned: Bool
     }
 
@@ -70,14 +73,15 @@ enum SharedReferences {
     /// Number of Lua objects of this process referring to `offset` (tests).
     static func objects(referringTo offset: Int) -> Int { guardian.locked { entries[offset]?.objects ?? 0 } }
 
-    /// Drops every reference this process holds; call right before `_exit`.
+    /// Drops the references this process holds, except those of blocks it
+    /// sent (see above); call right before `_exit`.
     static func releaseAll() {
         guard let arena = SharedArena.current else { return }
         let allocator = SharedAllocator(arena)
         let held = guardian.locked {
-            let keys = Array(entries.keys)
+            let unsent = entries.filter { !$0.value.pinned }.map(\.key)
             entries = [:]
-            return keys
+            return unsent
         }
         for offset in held { allocator.release(offset) }
     }
