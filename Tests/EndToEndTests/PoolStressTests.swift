@@ -50,10 +50,23 @@ struct PoolStressTests {
             end
             print(pcall(pool.map, pool, print, xs, {chunksize = 0}))
             print(pcall(pool.map, pool, print, xs, {chunksize = 1.5}))
+            -- Python's positional chunksize.
+            print(#pool:map(function(x) return x end, xs, 100), #pool:starmap(function(a) return a end, {{1}, {2}}, 1))
+            local n = 0
+            for _ in pool:imap_unordered(function(x) return x end, xs, 500) do n = n + 1 end
+            print(n, #pool:map_async(function(x) return x end, xs, 1000):get())
+            print(pcall(pool.map, pool, print, xs, "big"))
+            print(pcall(pool.map, pool, print, xs, 0))
+            print(pcall(pool.apply_async, pool, print, {}, 5))
             """)
         #expect(r.stdout == """
             false\tValueError: chunksize must be a positive integer
             false\tValueError: chunksize must be a positive integer
+            5003\t2
+            5003\t5003
+            false\tValueError: options must be a table {chunksize=, progress=, ...} or a chunksize, got string
+            false\tValueError: chunksize must be a positive integer
+            false\tValueError: apply_async options must be a table
 
             """)
     }

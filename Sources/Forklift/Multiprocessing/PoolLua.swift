@@ -582,6 +582,13 @@ local function check_running(pool)
   if pool._state ~= "running" then raise("StateError", "Pool not running") end
 end
 
+-- The options table, or a number as Python's positional chunksize (`pool:map(f, xs, 100)`).
+local function options(opts)
+  if opts == nil or type(opts) == "table" then return opts end
+  if type(opts) == "number" then return { chunksize = opts } end
+  raise("ValueError", "options must be a table {chunksize=, progress=, ...} or a chunksize, got " .. type(opts), nil, 3)
+end
+
 local function check_chunksize(opts)
   local cs = opts and opts.chunksize
   if cs ~= nil and (math.type(cs) ~= "integer" or cs < 1) then
@@ -636,6 +643,7 @@ end
 
 local function submit_map(pool, f, xs, opts, mode, kind)
   check_running(pool)
+  opts = options(opts)
   if not is_callable(f) then raise("ValueError", "the function to map must be callable, got " .. type(f)) end
   check_sequence(xs, kind)
   local chunksize = check_chunksize(opts)
@@ -729,13 +737,13 @@ local function list_outcome(job)
 end
 
 function Pool:map_async(f, xs, opts, callback, error_callback)
-  opts = opts or {}
+  opts = options(opts) or {}
   local job = submit_map(self, f, xs, opts, "map", "map")
   return new_async(self, job, list_outcome, callback or opts.callback, error_callback or opts.error_callback)
 end
 
 function Pool:starmap_async(f, xs, opts, callback, error_callback)
-  opts = opts or {}
+  opts = options(opts) or {}
   local job = submit_map(self, f, xs, opts, "star", "starmap")
   return new_async(self, job, list_outcome, callback or opts.callback, error_callback or opts.error_callback)
 end
@@ -751,6 +759,7 @@ function Pool:apply_async(f, args, opts)
   check_running(self)
   if not is_callable(f) then raise("ValueError", "apply_async expects a callable, got " .. type(f)) end
   if args ~= nil and type(args) ~= "table" then raise("ValueError", "apply_async args must be a table") end
+  if opts ~= nil and type(opts) ~= "table" then raise("ValueError", "apply_async options must be a table") end
   opts = opts or {}
   check_sendable({ args or {} }, 1, 1, "args")
   local job = new_job(self, "apply", f, "apply", 1)
@@ -824,6 +833,7 @@ end
 
 local function submit_imap(pool, f, xs, opts, kind)
   check_running(pool)
+  opts = options(opts)
   if not is_callable(f) then raise("ValueError", "the function to map must be callable, got " .. type(f)) end
   local chunksize = check_chunksize(opts)
   local job
