@@ -149,12 +149,13 @@ struct ForkRulesTests {
         #expect(left.isEmpty, "still alive after the host was killed: \(left)")
     }
 
-    @Test(arguments: ["join", "sleep", "busy", "recv"])
+    @Test(arguments: ["join", "sleep", "busy", "recv", "poll"])
     func ctrlCStopsTheHostAndEveryChild(hostWaitsIn: String) throws {
         let wait = switch hostWaitsIn {
         case "join": "for _, p in ipairs(ps) do p:join() end"
         case "sleep": "mp.sleep(60)"
         case "recv": "local a, b = mp.Pipe(); a:recv()"
+        case "poll": "local a, b = mp.Pipe(); a:poll(60)"
         default: "local t0 = os.time(); while os.time() - t0 < 60 do end"
         }
         let host = try GroupedForklift("""

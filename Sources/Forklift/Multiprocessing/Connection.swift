@@ -165,7 +165,8 @@ struct Connection {
             timeout = max(0, t)
         }
         do throws(SystemError) {
-            lua.push(try FileDescriptor(rawValue: c.pointee.readFD).waitReadable(timeout: timeout))
+            // Ctrl-C: answer false at once; the armed hook raises "interrupted!" next.
+            lua.push(try FileDescriptor(rawValue: c.pointee.readFD).waitReadable(timeout: timeout) { lua_gethook(L) != nil })
             return 1
         } catch {
             return ModuleError.raise(lua, .osError, error.description)

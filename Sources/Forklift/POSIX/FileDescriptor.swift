@@ -50,13 +50,18 @@ struct FileDescriptor: RawRepresentable, Hashable {
 
     /// Waits until the descriptor is readable (or its peer hung up) for at most
     /// `timeout` seconds (nil: forever); true when it is. The corresponding C function is `poll`.
-    func waitReadable(timeout: Double?) throws(SystemError) -> Bool {
-        try FileDescriptor.waitReadable([self], timeout: timeout).first != nil
+    /// `interrupted` is asked after each signal: true gives up as on a time-out
+    /// (Ctrl-C's hook then raises in the caller's Lua code).
+    func waitReadable(timeout: Double?, interrupted: () -> Bool = { false }) throws(SystemError) -> Bool {
+        try FileDescriptor.waitReadable([self], timeout: timeout, interrupted: interrupted).first != nil
     }
 
     /// Waits until any of `fds` is readable or hung up, at most `timeout`
-    /// seconds (nil: forever); returns the ready ones (empty on timeout).
-    static func waitReadable(_ fds: [FileDescriptor], timeout: Double?) throws(SystemError) -> [FileDescriptor] {
+    /// seconds (nil: forever); returns the ready ones (empty on timeout, or
+    /// when `interrupted` says so after a signal).
+    static func waitReadable(_ fds: [FileDescriptor], timeout: Double?, interrupted: () -> Bool = { false })
+        throws(SystemError) -> [FileDescriptor]
+    {
         var polls = fds.map { pollfd(fd: $0.rawValue, events: Int16(POLLIN), revents: 0) }
         // NaN or negative: look once. Beyond ~30 years (or infinite): no deadline
         // (the milliseconds below could not be represented).
@@ -68,7 +73,10 @@ struct FileDescriptor: RawRepresentable, Hashable {
             if let deadline { ms = Int32(clamping: Int(((deadline - Clock.now()) * 1000).rounded(.up)).clamped(0)) }
             let r = poll(&polls, nfds_t(polls.count), ms)
             if r < 0 {
-                if errno == EINTR { continue }
+                if errno == EINTR {
+                    if interrupted() { return [] }
+                    continue
+                }
                 throw SystemError("poll")
             }
             if r == 0 {
