@@ -103,15 +103,12 @@ func main() throws {
     if threaded { startBackgroundWork() }
 
     let jobs = lines.enumerated().map { Job(id: $0.offset + 1, text: $0.element) }
-    let encoder = LuaValueEncoder(), decoder = LuaValueDecoder()
-    let inputs = try jobs.map { try encoder.encode($0) }
-
     let pool = try host.makePool(PoolConfiguration(processes: workers, startMethod: method))
-    let results = try pool.map(.global("analyse"), over: inputs, as: LuaValue.self)
+    // Each Job crosses as a Lua table; each result table comes back as a Report.
+    let reports = try pool.map(.global("analyse"), encoding: jobs, decoding: Report.self)
     let started = pool.startMethod
     try pool.close()
 
-    let reports = try results.map { try decoder.decode(Report.self, from: $0) }
     for (job, report) in zip(jobs, reports) {
         let ok = report.checksum == checksum(job.text) ? "ok" : "MISMATCH"
         print("\(report.id)\t\(report.words) words\tlongest=\(report.longest ?? "-")\tchecksum \(ok)\t\"\(job.text)\"")

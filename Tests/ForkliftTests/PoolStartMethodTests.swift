@@ -130,4 +130,32 @@ struct StarmapApplyTests {
         try pool.close()
     }
 }
+
+@Suite("Codable inputs and results through a pool")
+struct PoolCodableTests {
+    struct Order: Codable, Equatable { var id: Int; var items: [String]; var discount: Double? }
+    struct Total: Codable, Equatable { var id: Int; var count: Int; var label: String }
+
+    @Test func structsCrossToWorkersAndBack() throws {
+        let host = try ForkliftHost()
+        defer { host.close() }
+        let pool = try host.makePool(PoolConfiguration(processes: 2, startMethod: .spawn))
+        let orders = [Order(id: 1, items: ["a", "b"], discount: nil), Order(id: 2, items: [], discount: 0.5)]
+        let totals = try pool.map(
+            .source("function(o) return { id = o.id, count = #o.items, label = o.discount and 'sale' or 'full' } end"),
+            encoding: orders, decoding: Total.self)
+        #expect(totals == [Total(id: 1, count: 2, label: "full"), Total(id: 2, count: 0, label: "sale")])
+        let e = #expect(throws: ForkliftError.self) {
+            try pool.map(.source("function(o) return { id = o.id } end"), encoding: orders, decoding: Total.self)
+        }
+        #expect(e?.code == .conversion)
+        #expect(e?.taskIndex == 0)
+        #expect(e?.message.contains("count") == true)
+        let big = #expect(throws: ForkliftError.self) {
+            try pool.map(.source("function(x) return x end"), encoding: [UInt64.max], decoding: Int.self)
+        }
+        #expect(big?.code == .conversion)
+        try pool.close()
+    }
+}
 }
