@@ -133,7 +133,7 @@ enum QueueLua {
             ModuleError.push(lua, .stateError, "\(QueueObject.typeName(object.pointee.kind)) is closed")
             return nil
         }
-        return (object, QueueState(allocator: SharedAllocator(arena), offset: object.pointee.offset))
+        return (object, QueueState(arenaBase: arena.base, offset: object.pointee.offset))
     }
 
     /// Python's `(block=True, timeout=None)` or Lua's `([timeout])` from

@@ -34,16 +34,25 @@ internal import Glibc
 /// bytes and the message, padded to 8 bytes. A dedicated chunk holds one big
 /// message and is never appended to.
 struct QueueState {
-    let allocator: SharedAllocator
+    /// Where the arena starts in this process (chunks are arena offsets).
+    let arenaBase: UnsafeMutableRawPointer
     /// The queue block's offset: the queue's identity in every process.
     let offset: Int
     let base: UnsafeMutableRawPointer
 
-    init(allocator: SharedAllocator, offset: Int) {
-        self.allocator = allocator
+    /// Only raw pointers, so that the per-message paths do no reference counting.
+    init(arenaBase: UnsafeMutableRawPointer, offset: Int) {
+        self.arenaBase = arenaBase
         self.offset = offset
-        self.base = allocator.payload(of: offset)
+        self.base = arenaBase + offset + SharedAllocator.headerSize
     }
+
+    init(allocator: SharedAllocator, offset: Int) {
+        self.init(arenaBase: allocator.arena.base, offset: offset)
+    }
+
+    /// The allocator, for the paths that allocate or free chunks.
+    var allocator: SharedAllocator? { SharedArena.current.map(SharedAllocator.init) }
 
     static let headerBytes = 192 + QueueWriters.tableBytes + QueueInFlight.tableBytes
     static let chunkHeader = 48
@@ -89,6 +98,7 @@ struct QueueState {
 
     /// Gives back the chunks that dead processes held out of the chain.
     func reclaimOrphans(except me: Int32) {
+        guard let allocator else { return }
         for offset in inFlight.orphans(except: me) {
             let c = chunk(offset)
             c.next = 0
@@ -126,7 +136,7 @@ struct QueueState {
 
     // MARK: Chunks
 
-    func chunk(_ offset: Int) -> Chunk { Chunk(offset: offset, base: allocator.payload(of: offset)) }
+    func chunk(_ offset: Int) -> Chunk { Chunk(offset: offset, base: arenaBase + offset + SharedAllocator.headerSize) }
 
     /// A chunk able to hold `capacity` frame bytes, from the spares when one
     /// fits, else fresh from the allocator. Unlinked, reset, not dedicated.
@@ -151,6 +161,7 @@ struct QueueState {
         // Round big chunks up to whole pages so that similar sizes reuse them.
         let rounded = capacity <= Self.standardCapacity ? payload
             : (payload + SharedAllocator.headerSize + 4095) / 4096 * 4096 - SharedAllocator.headerSize
+        guard let allocator else { throw SystemError("shared memory", errno: ENOMEM) }
         let offset = try allocator.allocate(payloadBytes: rounded, kind: Self.chunkKind, keepsDependent: true)
         let c = chunk(offset)
         c.capacity = rounded - Self.chunkHeader
@@ -183,15 +194,16 @@ struct QueueState {
 
     /// Keeps an emptied chunk as a spare, or gives it back to the allocator.
     func recycle(_ c: Chunk) {
-        if spareBytes + c.capacity <= Self.spareLimit {
+        let allocator = spareBytes + c.capacity <= Self.spareLimit ? nil : self.allocator
+        if let allocator {
+            c.next = 0
+            allocator.release(c.offset)
+        } else {
             c.isSpare = true
             c.next = first
             first = c.offset
             if lastSpare == 0 { lastSpare = c.offset }
             spareBytes += c.capacity
-        } else {
-            c.next = 0
-            allocator.release(c.offset)
         }
     }
 
