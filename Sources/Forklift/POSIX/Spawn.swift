@@ -38,7 +38,8 @@ enum Spawn {
 
     struct ExecutableNotFound: Error, CustomStringConvertible {
         var description: String {
-            "cannot find the forklift executable for the spawn/forkserver start methods: set FORKLIFT_EXECUTABLE"
+            "cannot find the forklift executable for the spawn/forkserver start methods: set FORKLIFT_EXECUTABLE "
+                + "(a Swift program can serve its own workers: open its host with ForkliftHost.launch)"
         }
     }
 
