@@ -95,6 +95,9 @@ struct SharedValueTests {
             local seen = {}
             for i, x in ipairs(a) do seen[#seen + 1] = i .. "=" .. x end
             assert(table.concat(seen, " ") == "1=1.5 2=2.5 3=3.0", table.concat(seen, " "))
+            seen = {}
+            for i, x in pairs(a) do seen[#seen + 1] = i .. "=" .. x end
+            assert(table.concat(seen, " ") == "1=1.5 2=2.5 3=3.0", table.concat(seen, " "))
             for _, i in ipairs({0, -1, 4, 100}) do
               local ok, e = pcall(function() return a[i] end)
               assert(not ok and e.kind == "ValueError" and e.message:find("out of range"), i)

@@ -61,6 +61,29 @@ enum ArrayAccess {
         return 1
     }
 
+    /// `__pairs`: `pairs(a)` walks 1..#a as `ipairs` does.
+    static let pairs: LuaCFunction = { L in
+        guard let L else { return 0 }
+        lua_settop(L, 1)
+        Lua(L).push(function: next)
+        forklift_insert(L, 1)
+        lua_pushinteger(L, 0)
+        return 3
+    }
+
+    /// The iterator of `pairs(a)`: (a, i) → i + 1, a[i + 1] while in range.
+    static let next: LuaCFunction = { L in
+        guard let L else { return 0 }
+        let lua = Lua(L)
+        guard let o = SharedObjects.get(lua, 1, .array), let i = lua.toInteger(2) else {
+            return ModuleError.raise(lua, .valueError, "an Array expected")
+        }
+        guard i >= 0 && i < Int64(o.count) else { return 0 }
+        lua_pushinteger(L, lua_Integer(i + 1))
+        o.typecode.push(L, o.data, Int(i))
+        return 2
+    }
+
     static func array(_ lua: Lua) -> SharedObject? {
         guard let o = SharedObjects.get(lua, 1, .array) else {
             ModuleError.push(lua, .valueError, "an Array expected (use ':' to call methods)")

@@ -42,6 +42,8 @@ enum SharedValueLua {
             lua.setField(-2, "__newindex")
             lua.push(function: ArrayAccess.length)
             lua.setField(-2, "__len")
+            lua.push(function: ArrayAccess.pairs)
+            lua.setField(-2, "__pairs")
         }
         lua.push(function: describe)
         lua.setField(-2, "__tostring")
