@@ -76,6 +76,35 @@ struct PipeTests {
         #expect(r.stdout == "ok\n")
     }
 
+    @Test func smallMessagesFromManyProcessesOnOneEndStayWhole() throws {
+        // A frame under PIPE_BUF goes out in one write, which the kernel never
+        // interleaves with another writer's (as with Python, bigger messages
+        // from several writers at once on one end are not safe).
+        let r = try Forklift.runScript("""
+            local mp = require "multiprocessing"
+            local r, w = mp.Pipe(false)
+            local ps = {}
+            for i = 1, 4 do
+              ps[i] = mp.Process{target = function()
+                for k = 1, 500 do w:send({from = i, k = k, pad = string.rep("x", 1000)}) end
+              end}
+              ps[i]:start()
+            end
+            w:close()
+            local last, count = {0, 0, 0, 0}, 0
+            for _ = 1, 2000 do
+              local m = r:recv()
+              assert(m.k == last[m.from] + 1 and #m.pad == 1000, "out of order or torn")
+              last[m.from] = m.k
+              count = count + 1
+            end
+            for i = 1, 4 do ps[i]:join() end
+            print(count, pcall(r.recv, r))
+            """, timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix("2000\tfalse\tEOF: "), "\(r.stdout)")
+    }
+
     @Test func eofAfterTheOtherEndClosedAndDrained() throws {
         let r = try Forklift.runScript("""
             local mp = require "multiprocessing"
