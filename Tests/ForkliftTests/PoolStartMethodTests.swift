@@ -1,4 +1,5 @@
 import Forklift
+import Glibc
 import Testing
 
 /// Every test that starts worker processes from the test process: one at a
@@ -98,6 +99,43 @@ struct SwiftFunctionReachabilityTests {
 
 @Suite("several hosts in one process")
 struct SeveralHostsTests {
+    /// Processes started by exec from this process (fork servers and the workers they forked).
+    static func spawnedByUs() -> Int {
+        let me = String(getpid())
+        var n = 0
+        guard let dir = opendir("/proc") else { return -1 }
+        defer { closedir(dir) }
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard Int(name) != nil, let f = fopen("/proc/\(name)/cmdline", "r") else { continue }
+            var bytes = [UInt8](repeating: 0, count: 4096)
+            let count = fread(&bytes, 1, bytes.count, f)
+            fclose(f)
+            let args = bytes[0..<count].split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if args.count >= 3, args[1] == "--forklift-spawned", args[2] == me { n += 1 }
+        }
+        return n
+    }
+
+    @Test func closingAHostStopsItsForkServerAndItsWorkers() throws {
+        let before = Self.spawnedByUs()
+        // Another host stays open, so closing this one is not the process's last close.
+        let keeper = try ForkliftHost()
+        defer { keeper.close() }
+        let host = try ForkliftHost()
+        let pool = try host.makePool(PoolConfiguration(processes: 2, startMethod: .forkserver))
+        let out: [Int] = try pool.map(.source("function(x) return -x end"), over: [1, 2])
+        #expect(out == [-1, -2])
+        #expect(Self.spawnedByUs() >= before + 3)  // the server and 2 workers
+        host.close()
+        var now = Self.spawnedByUs()
+        for _ in 0..<100 where now > before {
+            usleep(20_000)
+            now = Self.spawnedByUs()
+        }
+        #expect(now == before)
+    }
+
     @Test func closingOneHostLeavesAnothersWorkersRunning() throws {
         let a = try ForkliftHost()
         defer { a.close() }

@@ -71,13 +71,16 @@ public final class ForkliftHost {
         try state.run("mp = require 'multiprocessing'", chunkName: "=(forklift host)")
     }
 
-    /// Closes the state. When no other host of this process is open, it first
+    /// Closes the state, after stopping the fork server this host started (and
+    /// the workers it forked). When no other host of this process is open, it first
     /// joins the non-daemon child processes still running and terminates the
     /// daemon ones (pool workers among them), as the `forklift` executable
     /// does when its script ends: children are tracked per process, so a host
     /// closing while another is open leaves them to that one.
     public func close() {
         guard !state.isClosed else { return }
+        // This host's fork server (if one was started) serves nobody once the state is gone.
+        _ = try? state.run("require('multiprocessing')._forkserver_shutdown()", chunkName: "=(forklift host)")
         if counted {
             counted = false
             if ForkliftHost.openHosts.subtract(1, ordering: .relaxed).newValue == 0 { state.finishMultiprocessing() }

@@ -128,6 +128,18 @@ mp._register_fork_hooks(nil, function()
   server_sock, server_pid = nil, nil
 end)
 
+--- Stops this state's fork server, and with it the workers it forked
+--- (an embedding host calls it when it closes: nothing could talk to them).
+function mp._forkserver_shutdown()
+  if not server_sock then return end
+  mp._closefd(server_sock) -- EOF: the server leaves its loop and exits
+  if mp._wait(server_pid, 2) == nil then
+    mp._signal(server_pid, mp._SIGKILL)
+    mp._wait(server_pid)
+  end
+  server_sock, server_pid = nil, nil
+end
+
 function mp._forkserver_launch(meta_bytes, payload_bytes, fds, daemon)
   for attempt = 1, 2 do
     if not server_sock then
