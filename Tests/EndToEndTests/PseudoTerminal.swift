@@ -123,15 +123,37 @@ final class TerminalSession {
     /// Everything the terminal showed so far.
     var transcript: String { String(decoding: output, as: UTF8.self) }
 
+    /// Types Ctrl-D at the prompt and returns the exit status. A Ctrl-D that
+    /// arrives while libedit is still switching the terminal to raw mode is
+    /// lost (on a loaded machine that window can exceed the typing delay), so
+    /// it is typed again while the process still runs.
+    func leave(sourceLocation: SourceLocation = #_sourceLocation) -> Int32? {
+        for _ in 0..<5 where status == nil {
+            Thread.sleep(forTimeInterval: 0.15)
+            var eof: UInt8 = 4
+            _ = write(master, &eof, 1)  // may fail if it has just exited: no matter
+            let end = Date().addingTimeInterval(2)
+            while status == nil && Date() < end {
+                _ = readSome(timeout: 0.05)
+                reap()
+            }
+        }
+        return waitForExit(sourceLocation: sourceLocation)
+    }
+
+    private func reap() {
+        var raw: Int32 = 0
+        if status == nil, waitpid(pid, &raw, WNOHANG) == pid {
+            // Exited normally: the status byte; killed: 128 + signal, as a shell shows it.
+            status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        }
+    }
+
     /// Waits for the process to end and returns its exit status.
     func waitForExit(sourceLocation: SourceLocation = #_sourceLocation) -> Int32? {
         while status == nil && Date() < deadline {
             _ = readSome(timeout: 0.05)
-            var raw: Int32 = 0
-            if waitpid(pid, &raw, WNOHANG) == pid {
-                // Exited normally: the status byte; killed: 128 + signal, as a shell shows it.
-                status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
-            }
+            reap()
         }
         guard let status else {
             Issue.record("forklift did not exit: \(transcript.debugDescription)", sourceLocation: sourceLocation)

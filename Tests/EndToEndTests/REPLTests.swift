@@ -127,8 +127,7 @@ struct TerminalREPLTests {
         session.type("error('oops')\r")
         session.expect("stdin:1: oops\r\nstack traceback:")
         session.expect("> ")
-        session.type("\u{4}")
-        #expect(session.waitForExit() == 0)
+        #expect(session.leave() == 0)
 
         // The statements were saved to the history file in $HOME (libedit
         // writes spaces as \\040).
@@ -151,8 +150,7 @@ struct TerminalREPLTests {
         session.expect("> ")
         session.type("=g\r")
         session.expect("nil\r\n> ")
-        session.type("\u{4}")
-        #expect(session.waitForExit() == 0)
+        #expect(session.leave() == 0)
     }
 
     @Test func ctrlCInterruptsTheRunningChunkNotTheREPL() throws {
@@ -167,8 +165,7 @@ struct TerminalREPLTests {
         session.expect("> ")
         session.type("=6 * 7\r")
         session.expect("42\r\n> ")
-        session.type("\u{4}")
-        #expect(session.waitForExit() == 0)
+        #expect(session.leave() == 0)
     }
 
     @Test func ctrlCInAScriptEndsItAsInLua() throws {
@@ -188,15 +185,13 @@ struct TerminalREPLTests {
         first.expect("> ")
         first.type("=100 + 23\r")
         first.expect("123\r\n> ")
-        first.type("\u{4}")
-        #expect(first.waitForExit() == 0)
+        #expect(first.leave() == 0)
 
         // A new session starts with the previous one's history.
         let second = try TerminalSession(home: home)
         second.expect("> ")
         second.type("\u{1b}[A\r")
         second.expect("123\r\n")
-        second.type("\u{4}")
-        #expect(second.waitForExit() == 0)
+        #expect(second.leave() == 0)
     }
 }
