@@ -118,6 +118,29 @@ struct PoolCrashTests {
             """)
     }
 
+    /// The descriptor limit, when it is small enough to exhaust from Lua quickly.
+    static var smallDescriptorLimit: Bool {
+        var limit = rlimit()
+        return getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.rlim_cur <= 65536
+    }
+
+    @Test(.enabled(if: smallDescriptorLimit))
+    func aPoolThatCannotStartAllItsWorkersLeavesNoneBehind() throws {
+        let r = try PoolTestKit.run("""
+            local held = {}
+            while true do local f = io.open("/dev/null"); if not f then break end; held[#held + 1] = f end
+            -- Room for a couple of workers, not for eight.
+            for i = 1, 9 do held[#held]:close(); held[#held] = nil end
+            local ok, e = pcall(mp.Pool, 8)
+            print(ok, e.kind, #children())
+            for _, f in ipairs(held) do f:close() end
+            local p = mp.Pool(2)
+            print(p:apply(function() return "works" end))
+            p:close(); p:join()
+            """)
+        #expect(r.stdout == "false\tOSError\t0\nworks\n")
+    }
+
     @Test func maxtasksperchildReplacesWorkers() throws {
         let r = try PoolTestKit.run("""
             local pool <close> = mp.Pool{processes = 2, maxtasksperchild = 2}

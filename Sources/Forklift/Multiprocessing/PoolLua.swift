@@ -152,7 +152,8 @@ mp._pool_worker_main = worker_main
 
 local function spawn_worker(pool)
   local task_r, task_w = rawpipe()
-  local result_r, result_w = rawpipe()
+  local piped, result_r, result_w = pcall(rawpipe)
+  if not piped then closefd(task_r); closefd(task_w); error(result_r, 0) end
   pool._worker_counter = pool._worker_counter + 1
   local name = "ForkPoolWorker-" .. pool._worker_counter
   local method = pool._method
@@ -235,7 +236,17 @@ function mp.Pool(spec, initializer, initargs, maxtasks)
     _jobs = {}, _job_counter = 0, _fids = {}, _fid_counter = 0, _worker_counter = 0,
     _owner = mp._getpid(), _id = pool_counter, _due = {}, _method = method or mp.get_start_method(true),
   }, Pool)
-  for i = 1, n do pool._workers[i] = spawn_worker(pool) end
+  for i = 1, n do
+    local ok, w = pcall(spawn_worker, pool)
+    if not ok then
+      -- Out of descriptors or processes part way: the workers already
+      -- started must not live on, unreachable, until the script ends.
+      rebuild_channels(pool)
+      pool:terminate()
+      error(w, 0)
+    end
+    pool._workers[i] = w
+  end
   rebuild_channels(pool)
   return pool
 end
