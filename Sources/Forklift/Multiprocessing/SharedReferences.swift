@@ -68,7 +68,13 @@ enum SharedReferences {
     /// A handle to `offset` is being sent from this process.
     static func pin(_ offset: Int) {
         guardian.locked { entries[offset]?.pinned = true }
+        captured?.append(offset)
     }
+
+    /// While not nil, `pin` also records here the blocks a message being
+    /// encoded names, so that a transport that keeps messages in shared
+    /// memory (a queue) can hold them alive until they are received.
+    nonisolated(unsafe) static var captured: [Int]?
 
     /// Number of Lua objects of this process referring to `offset` (tests).
     static func objects(referringTo offset: Int) -> Int { guardian.locked { entries[offset]?.objects ?? 0 } }
