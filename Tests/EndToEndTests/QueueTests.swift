@@ -232,17 +232,18 @@ import Testing
             back:put(7); assert(q:get() == 7)
             -- the kind is kept
             carrier:put(j); assert(tostring(carrier:get()):find("^JoinableQueue"))
-            -- a queue made in a worker reaches the parent while the worker runs
-            local done = mp.Event()
-            local maker = mp.Process{target = function(carrier, done)
+            -- objects made in a worker that has exited before they are got: the queue kept them alive
+            local maker = mp.Process{target = function(carrier)
               local made = mp.JoinableQueue(5)
               for i = 1, 3 do made:put(i * 2) end
-              carrier:put(made)
-              done:wait(10)
-            end, args = {carrier, done}}
-            maker:start()
-            local made = carrier:get(10)
-            done:set(); maker:join()
+              carrier:put({made, mp.Value("q", 99), string.rep("z", 50000)})  -- a big message too
+              carrier:put(mp.Lock())
+            end, args = {carrier}}
+            maker:start(); maker:join()
+            collectgarbage(); collectgarbage()
+            local got = carrier:get(10)
+            local made = got[1]
+            assert(got[2].value == 99 and #got[3] == 50000 and carrier:get(10):acquire(1))
             assert(made:qsize() == 3 and made:get() + made:get() + made:get() == 12)
             for _ = 1, 3 do made:task_done() end
             assert(made:join(1))

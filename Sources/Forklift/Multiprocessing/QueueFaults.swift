@@ -24,7 +24,7 @@ enum QueueFaults {
         else { return ModuleError.raise(lua, .valueError, "_queue_die(queue, stage [, value])") }
         let state = QueueState(allocator: SharedAllocator(arena), offset: object.pointee.offset)
         do throws(NotSendableError) {
-            try QueueMessage.withMessage(lua, at: 3) { prefix, body in
+            try QueueMessage.withMessage(lua, at: 3) { prefix, body, _ in
                 let size = Chunk.frameSize(prefix.count + body.count)
                 state.lock()
                 switch stage {
@@ -36,14 +36,14 @@ enum QueueFaults {
                     }
                     let t = state.chunk(state.tail)
                     let before = t.writePosition
-                    t.write(prefix, body)
+                    t.write(prefix, body, references: [])
                     if stage == "put-uncommitted" {
                         t.writePosition = before
                         state.count += 1
                     }
                 case "put-linking":
                     if let c = try? state.obtainChunk(capacity: QueueState.standardCapacity) {
-                        c.write(prefix, body)
+                        c.write(prefix, body, references: [])
                         if state.tail != 0 {
                             state.chunk(state.tail).next = c.offset
                         } else if state.lastSpare != 0 {

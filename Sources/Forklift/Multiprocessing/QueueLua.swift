@@ -177,10 +177,11 @@ enum QueueLua {
         if lua.top < 2 { lua.top = 2 }  // q:put() puts nil, as a missing argument is nil in Lua
         let pid = forklift_thread_id()
         do throws(NotSendableError) {
-            let failure: QueueFailure? = try QueueMessage.withMessage(lua, at: 2) { prefix, body in
+            let failure: QueueFailure? = try QueueMessage.withMessage(lua, at: 2) { prefix, body, references in
                 do throws(QueueFailure) {
                     try state.put(
-                        prefix, body, writerSlot: &object.pointee.writerSlot, pid: pid, blocking: blocking,
+                        prefix, body, references: references, writerSlot: &object.pointee.writerSlot, pid: pid,
+                        blocking: blocking,
                         interrupted: { SynchronizeLua.interrupted(lua.L) })
                     return nil
                 } catch {

@@ -8,17 +8,22 @@ internal import CLua
 enum QueueMessage {
     /// Calls `body` with the message for the value at `index`, in two parts
     /// (`prefix` then `body`), so a string is never copied before the queue.
+    /// `references`: the shared blocks (queues, values, locks...) the message
+    /// names as handles.
     static func withMessage<R>(
-        _ lua: Lua, at index: Int32, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> R
+        _ lua: Lua, at index: Int32, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer, [Int]) -> R
     ) throws(NotSendableError) -> R {
         let L = lua.L
         let type = lua_type(L, index)
         if type != LUA_TNIL && type != LUA_TBOOLEAN && type != LUA_TNUMBER && type != LUA_TSTRING {
+            let outer = SharedReferences.captured
+            SharedReferences.captured = []
+            defer { SharedReferences.captured = outer }
             let message = try Codec.encode(lua, from: index, count: 1)
-            return body(UnsafeRawBufferPointer(start: nil, count: 0), message.bytes)
+            return body(UnsafeRawBufferPointer(start: nil, count: 0), message.bytes, SharedReferences.captured ?? [])
         }
         return withUnsafeTemporaryAllocation(byteCount: 16, alignment: 8) { scratch in
-            guard let p = scratch.baseAddress else { return body(UnsafeRawBufferPointer(scratch), UnsafeRawBufferPointer(start: nil, count: 0)) }
+            guard let p = scratch.baseAddress else { return body(UnsafeRawBufferPointer(scratch), UnsafeRawBufferPointer(start: nil, count: 0), []) }
             p.storeBytes(of: CodecFormat.version, as: UInt8.self)
             p.storeBytes(of: 1, toByteOffset: 1, as: UInt8.self)
             var n = 3
@@ -44,7 +49,7 @@ enum QueueMessage {
                 n = appendVarint(p, n, UInt64(length))
                 payload = UnsafeRawBufferPointer(start: s, count: length)
             }
-            return body(UnsafeRawBufferPointer(start: p, count: n), payload)
+            return body(UnsafeRawBufferPointer(start: p, count: n), payload, [])
         }
     }
 

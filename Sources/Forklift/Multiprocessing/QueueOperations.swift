@@ -58,12 +58,12 @@ extension QueueState {
     /// slot in the writer table. Small messages are copied under the lock;
     /// big ones go to a dedicated chunk filled outside it and linked after.
     func put(
-        _ prefix: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer,
+        _ prefix: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer, references: [Int],
         writerSlot: inout Int, pid: Int32, blocking: Blocking, interrupted: () -> Bool
     ) throws(QueueFailure) {
         let length = prefix.count + body.count
         guard length < Int(UInt32.max) - 64 else { throw .tooLarge }
-        let size = Chunk.frameSize(length)
+        let size = Chunk.frameSize(length, references: references.count)
         lock()
         while isFull {
             let inTime: Bool
@@ -92,8 +92,9 @@ extension QueueState {
                 throw .memory(error)
             }
             let slot = inFlight.record(pid: pid, chunk: c.offset)
+            hold(references)
             unlock()
-            c.write(prefix, body)
+            c.write(prefix, body, references: references)
             c.dedicated = true
             lock()
             inFlight.clear(slot)
@@ -109,7 +110,8 @@ extension QueueState {
                 append(c)
                 t = c.offset
             }
-            chunk(t).write(prefix, body)
+            hold(references)
+            chunk(t).write(prefix, body, references: references)
         }
         count += 1
         if kind == .joinable { unfinished.pointee += 1 }
@@ -157,19 +159,23 @@ extension QueueState {
             let wake = notFull.signal()
             unlock()
             if wake { notFull.wake() }
-            let result = body(h.peek())
+            let frame = h.peek()
+            let result = body(frame.message)
+            let references = frame.referenceList
             lock()
             inFlight.clear(slot)
             recycle(h)
             unlock()
+            letGo(references)
             return result
         }
-        let message = h.peek()
-        let n = min(message.count, QueueState.standardCapacity)
+        let frame = h.peek()
+        let n = min(frame.message.count, QueueState.standardCapacity)
         let scratch = QueueScratch.take()
         defer { QueueScratch.giveBack(scratch) }
-        if let p = message.baseAddress, n > 0 { scratch.copyMemory(from: p, byteCount: n) }
-        h.readPosition += Chunk.frameSize(message.count)
+        if let p = frame.message.baseAddress, n > 0 { scratch.copyMemory(from: p, byteCount: n) }
+        let references = frame.referenceList
+        h.readPosition += frame.size
         if h.readPosition >= h.writePosition {
             if h.offset == tail {
                 h.readPosition = 0
@@ -181,7 +187,22 @@ extension QueueState {
         let wake = notFull.signal()
         unlock()
         if wake { notFull.wake() }
-        return body(UnsafeRawBufferPointer(start: scratch, count: n))
+        let result = body(UnsafeRawBufferPointer(start: scratch, count: n))
+        letGo(references)
+        return result
+    }
+
+    /// The queue takes a reference on each shared block a message names
+    /// (its sender may exit before the message is got)...
+    private func hold(_ references: [Int]) {
+        guard !references.isEmpty, let allocator else { return }
+        for r in references { allocator.retain(r) }
+    }
+
+    /// ...and drops it once the receiver decoded the message (and took its own).
+    private func letGo(_ references: [Int]) {
+        guard !references.isEmpty, let allocator else { return }
+        for r in references { allocator.release(r) }
     }
 
     /// The head chunk when a message is ready (drained chunks are recycled

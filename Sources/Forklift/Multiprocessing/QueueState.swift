@@ -30,9 +30,12 @@ internal import Glibc
 /// (flagged), the data chunks follow, so one chain reaches every chunk and
 /// freeing the queue block frees them all. A chunk's payload: next (8),
 /// capacity (8), read position (8), write position (8), dedicated (1),
-/// spare (1), then frames from byte 48. A frame is a UInt32 length, 4 spare
-/// bytes and the message, padded to 8 bytes. A dedicated chunk holds one big
-/// message and is never appended to.
+/// spare (1), then frames from byte 48. A frame is the message's length
+/// (UInt32), the number of shared blocks it names (UInt32), the message
+/// padded to 8 bytes, and those blocks' offsets (8 bytes each: the queue
+/// holds a reference on each until the message is got, so a handle in a
+/// queue outlives its sender). A dedicated chunk holds one big message and
+/// is never appended to.
 struct QueueState {
     /// Where the arena starts in this process (chunks are arena offsets).
     let arenaBase: UnsafeMutableRawPointer
@@ -273,26 +276,40 @@ struct Chunk {
         isSpare = false
     }
 
-    @inline(__always) static func frameSize(_ length: Int) -> Int { (QueueState.frameHeader + length + 7) & ~7 }
+    /// Bytes a frame takes: header, message padded to 8, then the offsets of
+    /// the shared blocks the message names (the queue holds them alive).
+    @inline(__always) static func frameSize(_ length: Int, references: Int = 0) -> Int {
+        ((QueueState.frameHeader + length + 7) & ~7) + 8 * references
+    }
 
     /// Writes one frame at the write position (the caller checked the room)
     /// and commits it by advancing the write position last.
-    @inline(__always) func write(_ prefix: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer) {
+    @inline(__always) func write(_ prefix: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer, references: [Int]) {
         let at = frames + writePosition
         let length = prefix.count + body.count
         at.storeBytes(of: UInt32(truncatingIfNeeded: length), as: UInt32.self)
+        at.storeBytes(of: UInt32(truncatingIfNeeded: references.count), toByteOffset: 4, as: UInt32.self)
         if let p = prefix.baseAddress, prefix.count > 0 { (at + QueueState.frameHeader).copyMemory(from: p, byteCount: prefix.count) }
         if let b = body.baseAddress, body.count > 0 {
             (at + QueueState.frameHeader + prefix.count).copyMemory(from: b, byteCount: body.count)
         }
-        writePosition += Chunk.frameSize(length)
+        var slot = at + Chunk.frameSize(length)
+        for r in references {
+            slot.storeBytes(of: UInt64(truncatingIfNeeded: r), as: UInt64.self)
+            slot += 8
+        }
+        writePosition += Chunk.frameSize(length, references: references.count)
     }
 
-    /// The message at the read position (without consuming it).
-    @inline(__always) func peek() -> UnsafeRawBufferPointer {
+    /// The frame at the read position (without consuming it).
+    @inline(__always) func peek() -> Frame {
         let at = frames + readPosition
         let length = Int(at.load(as: UInt32.self))
-        return UnsafeRawBufferPointer(start: at + QueueState.frameHeader, count: length)
+        let references = Int(at.load(fromByteOffset: 4, as: UInt32.self))
+        return Frame(
+            message: UnsafeRawBufferPointer(start: at + QueueState.frameHeader, count: length),
+            references: UnsafeRawPointer(at + Chunk.frameSize(length)), referenceCount: references,
+            size: Chunk.frameSize(length, references: references))
     }
 
     /// Counts the committed frames, cutting the chunk at the first frame
@@ -303,7 +320,8 @@ struct Chunk {
         var position = readPosition, frames = 0
         while position < writePosition {
             let length = Int((self.frames + position).load(as: UInt32.self))
-            let size = Chunk.frameSize(length)
+            let references = Int((self.frames + position).load(fromByteOffset: 4, as: UInt32.self))
+            let size = Chunk.frameSize(length, references: references)
             if position + size > writePosition { break }
             position += size
             frames += 1
@@ -355,5 +373,20 @@ struct WaitPoint {
     func wakeAll() {
         sequence.pointee &+= 1
         Futex(sequence).wakeAll()
+    }
+}
+
+/// One frame as read from a chunk.
+struct Frame {
+    let message: UnsafeRawBufferPointer
+    let references: UnsafeRawPointer
+    let referenceCount: Int
+    let size: Int
+
+    /// The shared blocks the message names (no allocation when there are none).
+    var referenceList: [Int] {
+        referenceCount == 0 ? [] : (0..<referenceCount).map {
+            Int(truncatingIfNeeded: references.load(fromByteOffset: $0 * 8, as: UInt64.self))
+        }
     }
 }
