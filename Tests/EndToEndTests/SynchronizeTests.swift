@@ -22,6 +22,13 @@ struct SynchronizeTests {
             ok, e = pcall(l.release, l); assert(not ok and e.kind == "ValueError")
             assert(l:acquire(false) and l:acquire(nil, 0) == false); l:release()
             assert(l:acquire{timeout = 1}); l:release()
+            -- Huge time-outs are forever, not an overflow.
+            assert(l:acquire(math.huge))
+            local ok, e = pcall(l.acquire, l, 1e300); assert(not ok and e.message:find("deadlock"))
+            l:release()
+            assert(mp.Event():wait(0.01) == false)
+            local ev = mp.Event(); ev:set(); assert(ev:wait(math.huge) and ev:wait(1e300))
+            assert(mp.Semaphore(1):acquire(true, math.huge))
             ok, e = pcall(l.acquire, l, "x"); assert(not ok and e.kind == "ValueError")
             ok, e = pcall(l.acquire, l, true, "x"); assert(not ok and e.kind == "ValueError")
             ok, e = pcall(l.acquire, {}); assert(not ok and e.kind == "ValueError")

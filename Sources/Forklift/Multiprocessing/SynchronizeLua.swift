@@ -127,7 +127,8 @@ enum SynchronizeLua {
             ModuleError.push(lua, .valueError, "timeout must be a number of seconds or nil")
             return false
         }
-        result = t
+        // Beyond ~31 years (math.huge included) is forever: no clock could reach it.
+        result = t > 1e9 ? nil : t
         return true
     }
 

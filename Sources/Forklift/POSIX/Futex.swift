@@ -47,7 +47,7 @@ struct Futex {
 extension timespec {
     /// A relative or absolute time of `seconds` (non-negative).
     init(_ seconds: Double) {
-        let s = max(0, seconds)
+        let s = min(max(0, seconds), 1e12)  // Int(seconds) must not overflow
         let whole = s.rounded(.down)
         self.init(tv_sec: Int(whole), tv_nsec: Int((s - whole) * 1e9))
     }
