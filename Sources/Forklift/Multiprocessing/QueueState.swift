@@ -65,7 +65,7 @@ struct QueueState {
     /// Messages above this get a dedicated chunk, filled and drained outside the lock.
     static let dedicatedThreshold = 16 << 10
     /// Emptied chunks kept for reuse (beyond this they go back to the allocator).
-    static let spareLimit = 8 << 20
+    static let spareLimit = 32 << 20
 
     /// The allocator kind of chunk blocks (next to `SharedKind.queue`;
     /// chunks never become Lua objects, so they are not a `SharedKind`).
