@@ -123,20 +123,28 @@ extension PoolChannel {
         let root = lua.toString(4)
         // One encoder for every item: its output is dropped after each one.
         var encoder: Encoder? = nil
+        // Items are pushed in runs and popped together: for plain numbers and
+        // strings the check is one C call per item, not two.
+        let run: Int64 = 256
+        guard lua.checkStack(Int32(run) + 8) else { return ModuleError.raise(lua, .valueError, "Lua stack exhausted") }
+        let base = lua_gettop(L)
         var i = first
         while i <= last {
-            let type = lua_rawgeti(L, 1, i)
-            if (type > LUA_TSTRING || type == LUA_TLIGHTUSERDATA) && !isPlainData(L, lua_gettop(L), depth: 0) {
-                if encoder == nil { encoder = Encoder(lua) }
-                do throws(NotSendableError) {
-                    try encoder?.encode(at: -1, root: root ?? "[\(i)]")
-                } catch {
-                    return ModuleError.raise(lua, .notSendable, error.description)
+            let end = min(last, i + run - 1)
+            while i <= end {
+                let type = lua_rawgeti(L, 1, i)
+                if (type > LUA_TSTRING || type == LUA_TLIGHTUSERDATA) && !isPlainData(L, lua_gettop(L), depth: 0) {
+                    if encoder == nil { encoder = Encoder(lua) }
+                    do throws(NotSendableError) {
+                        try encoder?.encode(at: -1, root: root ?? "[\(i)]")
+                    } catch {
+                        return ModuleError.raise(lua, .notSendable, error.description)
+                    }
+                    if let n = encoder?.out.count, n > 1 << 20 { encoder = nil }
                 }
-                if let n = encoder?.out.count, n > 1 << 20 { encoder = nil }
+                i += 1
             }
-            lua_settop(L, -2)
-            i += 1
+            lua_settop(L, base)
         }
         return 0
     }
