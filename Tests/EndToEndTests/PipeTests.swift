@@ -244,6 +244,48 @@ struct PipeTests {
         #expect(r.stdout == "hello from Process-1\nrelayed one-way\n0\nvia copy\n")
     }
 
+    @Test func rawBytesWithOffsetsLimitsAndStateProperties() throws {
+        let r = try Forklift.runScript("""
+            local mp = require "multiprocessing"
+            local a, b = mp.Pipe()
+            local rd, wr = mp.Pipe(false)
+            print(a.closed, a.readable, a.writable, rd.readable, rd.writable, wr.readable, wr.writable, a.nosuch)
+            a:send_bytes("hello world", 7); print(b:recv_bytes())
+            a:send_bytes("hello world", 1, 5); print(b:recv_bytes())
+            a:send_bytes("hello world", 12); print(#b:recv_bytes())
+            a:send_bytes("\\0\\1\\2", 2, 1); print(b:recv_bytes() == "\\1")
+            local function err(f, ...) local ok, e = pcall(f, ...); return ok, e.kind, e.message end
+            print(err(a.send_bytes, a, "abc", 5))
+            print(err(a.send_bytes, a, "abc", 0))
+            print(err(a.send_bytes, a, "abc", 2, 3))
+            print(err(a.send_bytes, a, "abc", 1, -1))
+            a:send_bytes("exactly")
+            print(b:recv_bytes(7))
+            a:send_bytes("0123456789")
+            print(err(b.recv_bytes, b, 5))
+            print(b.closed, b.readable, err(b.recv, b))
+            a:close()
+            print(a.closed, a.readable, a.writable)
+            """)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == """
+            false\ttrue\ttrue\ttrue\tfalse\tfalse\ttrue\tnil
+            world
+            hello
+            0
+            true
+            false\tValueError\tsend_bytes offset 5 is outside the string (length 3)
+            false\tValueError\tsend_bytes offset 0 is outside the string (length 3)
+            false\tValueError\tsend_bytes offset + size is past the end of the string
+            false\tValueError\tsend_bytes size must be a non-negative integer
+            exactly
+            false\tOSError\tbad message length: 10 bytes, maxlength 5
+            true\tfalse\tfalse\tStateError\tconnection is closed
+            true\tfalse\tfalse
+
+            """)
+    }
+
     @Test func closedConnectionsRaiseStateError() throws {
         let r = try Forklift.runScript("""
             local mp = require "multiprocessing"

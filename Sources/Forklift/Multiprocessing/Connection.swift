@@ -23,6 +23,7 @@ struct Connection {
                 ("send", send), ("recv", recv), ("poll", poll), ("close", close),
                 ("send_bytes", sendBytes), ("recv_bytes", recvBytes), ("fileno", fileno),
             ])
+            lua.push(function: index, upvalues: 1)
             lua.setField(-2, "__index")
             lua.push(function: close)
             lua.setField(-2, "__gc")
@@ -85,7 +86,8 @@ struct Connection {
         }
     }
 
-    /// `conn:send_bytes(s)`: sends a string as raw bytes.
+    /// `conn:send_bytes(s [, offset [, size]])`: sends `s` (or `size` bytes of
+    /// it from the 1-based `offset`) as raw bytes.
     static let sendBytes: LuaCFunction = { L in
         guard let L else { return 0 }
         let lua = Lua(L)
@@ -93,10 +95,29 @@ struct Connection {
         guard let bytes = lua.stringBytes(2) else {
             return ModuleError.raise(lua, .valueError, "send_bytes expects a string, got \(lua.typeName(at: 2))")
         }
-        return sendFrame(lua, c.pointee.writeFD, bytes)
+        var first = 1
+        if !lua.isNoneOrNil(3) {
+            guard let o = lua.toInteger(3), forklift_isinteger(L, 3) != 0 else {
+                return ModuleError.raise(lua, .valueError, "send_bytes offset must be an integer")
+            }
+            guard o >= 1, o <= Int64(bytes.count) + 1 else {
+                return ModuleError.raise(lua, .valueError, "send_bytes offset \(o) is outside the string (length \(bytes.count))")
+            }
+            first = Int(o)
+        }
+        var size = bytes.count - (first - 1)
+        if !lua.isNoneOrNil(4) {
+            guard let n = lua.toInteger(4), forklift_isinteger(L, 4) != 0, n >= 0 else {
+                return ModuleError.raise(lua, .valueError, "send_bytes size must be a non-negative integer")
+            }
+            guard n <= Int64(size) else {
+                return ModuleError.raise(lua, .valueError, "send_bytes offset + size is past the end of the string")
+            }
+            size = Int(n)
+        }
+        return sendFrame(lua, c.pointee.writeFD, UnsafeRawBufferPointer(rebasing: bytes[(first - 1)..<(first - 1 + size)]))
     }
 
-    /// The next frame, or nil after pushing the error to raise.
     /// Waits until `fd` has data or its end; false when Ctrl-C came first.
     /// A blocking `read` is restarted after the SIGINT handler (SA_RESTART)
     /// and would never let the interrupt hook run; `poll` is never restarted.
@@ -109,6 +130,7 @@ struct Connection {
         return true
     }
 
+    /// The next frame, or nil after pushing the error to raise.
     private static func receiveFrame(_ lua: Lua, _ fd: Int32) -> ReceivedFrame? {
         do throws(FrameIO.ReceiveError) {
             return try FrameIO.receive(from: FileDescriptor(rawValue: fd))
@@ -139,15 +161,45 @@ struct Connection {
         }
     }
 
-    /// `conn:recv_bytes()`: the next message as a string.
+    /// `conn:recv_bytes([maxlength])`: the next message as a string. A longer
+    /// message than `maxlength` closes the connection and raises `OSError`, as
+    /// in Python (the stream is then out of step).
     static let recvBytes: LuaCFunction = { L in
         guard let L else { return 0 }
         let lua = Lua(L)
         guard let c = checked(lua, reading: true, "recv_bytes") else { return lua.raiseTop }
+        var limit = Int.max
+        if !lua.isNoneOrNil(2) {
+            guard let m = lua.toInteger(2), forklift_isinteger(L, 2) != 0, m >= 0 else {
+                return ModuleError.raise(lua, .valueError, "recv_bytes maxlength must be a non-negative integer")
+            }
+            limit = Int(m)
+        }
         // Interrupted: return, and the armed hook raises "interrupted!" at once.
         guard waitForData(lua, c.pointee.readFD) else { return 0 }
         guard let frame = receiveFrame(lua, c.pointee.readFD) else { return lua.raiseTop }
+        if frame.count > limit {
+            _ = close(L)
+            return ModuleError.raise(lua, .osError, "bad message length: \(frame.count) bytes, maxlength \(limit)")
+        }
         lua.push(bytes: frame.bytes)
+        return 1
+    }
+
+    /// `__index`: the methods, and Python's `closed`, `readable`, `writable`.
+    static let index: LuaCFunction = { L in
+        guard let L else { return 0 }
+        let lua = Lua(L)
+        if lua.type(at: 2) == LUA_TSTRING, let c = at(lua, 1) {
+            switch lua.toString(2) {
+            case "closed": lua.push(c.pointee.isClosed); return 1
+            case "readable": lua.push(c.pointee.readFD >= 0); return 1
+            case "writable": lua.push(c.pointee.writeFD >= 0); return 1
+            default: break
+            }
+        }
+        lua.pushValue(at: 2)
+        lua_rawget(L, forklift_protected_upvalueindex(1))
         return 1
     }
 
