@@ -213,6 +213,39 @@ struct ProcessLifecycleTests {
             """)
     }
 
+    @Test func aClosedProcessKeepsItsNameAndRefusesTheRest() throws {
+        let r = try Forklift.runScript("""
+            local mp = require "multiprocessing"
+            local p = mp.Process{target = function() mp.sleep(0.3) end}
+            p:start()
+            local ok, e = pcall(p.close, p)
+            print(ok, e.kind)
+            p:join(); p:close(); p:close()
+            print(p.name, p.pid ~= nil)
+            for _, m in ipairs{"start", "join", "is_alive", "terminate", "kill"} do
+              local ok, e = pcall(p[m], p)
+              print(m, ok, e.kind, e.message)
+            end
+            print(pcall(function() return p.exitcode end))
+            local never = mp.Process{target = print}
+            never:close()
+            print(pcall(never.start, never))
+            """)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == """
+            false\tValueError
+            Process-1\ttrue
+            start\tfalse\tValueError\tprocess object is closed
+            join\tfalse\tValueError\tprocess object is closed
+            is_alive\tfalse\tValueError\tprocess object is closed
+            terminate\tfalse\tValueError\tprocess object is closed
+            kill\tfalse\tValueError\tprocess object is closed
+            false\tValueError: process object is closed
+            false\tValueError: process object is closed
+
+            """)
+    }
+
     @Test func argumentsAndRunOverride() throws {
         let r = try Forklift.runScript("""
             local mp = require "multiprocessing"

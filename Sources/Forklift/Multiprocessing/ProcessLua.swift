@@ -56,6 +56,7 @@ local Process = {}
 Process.__name = "multiprocessing.Process"
 Process.__index = function(self, key)
   if key == "exitcode" then
+    if rawget(self, "_closed") then raise("ValueError", "process object is closed") end
     if self._exitcode == nil and self._pid and not self._reaped then self:_poll(0) end
     return self._exitcode
   elseif key == "pid" then
@@ -143,7 +144,13 @@ local function run_as_child(self, parent_name)
   exit(0)
 end
 
+-- As in Python, a closed Process object only keeps its name, pid and the like.
+local function check_open(self)
+  if rawget(self, "_closed") then raise("ValueError", "process object is closed", nil, 3) end
+end
+
 function Process:start()
+  check_open(self)
   if self._pid then raise("StateError", "cannot start a process twice") end
   if self._parent_pid ~= mp._getpid() then
     raise("StateError", "can only start a process object created by the current process")
@@ -202,6 +209,7 @@ function Process:_poll(timeout)
 end
 
 function Process:join(timeout)
+  check_open(self)
   if self._parent_pid ~= mp._getpid() then raise("StateError", "can only join a child process") end
   if not self._pid then raise("StateError", "can only join a started process") end
   if self == this then raise("StateError", "cannot join current process") end
@@ -213,12 +221,14 @@ function Process:join(timeout)
 end
 
 function Process:is_alive()
+  check_open(self)
   if self == this then return true end
   if not self._pid or self._reaped then return false end
   return not self:_poll(0)
 end
 
 local function send_signal(self, sig)
+  check_open(self)
   if not self._pid then raise("StateError", "process has not been started") end
   if not self._reaped then signal(self._pid, sig) end
 end
