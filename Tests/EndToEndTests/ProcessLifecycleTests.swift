@@ -221,7 +221,7 @@ struct ProcessLifecycleTests {
             local ok, e = pcall(p.close, p)
             print(ok, e.kind)
             p:join(); p:close(); p:close()
-            print(p.name, p.pid ~= nil)
+            print(p.name, p.pid ~= nil, tostring(p))
             for _, m in ipairs{"start", "join", "is_alive", "terminate", "kill"} do
               local ok, e = pcall(p[m], p)
               print(m, ok, e.kind, e.message)
@@ -234,7 +234,7 @@ struct ProcessLifecycleTests {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout == """
             false\tValueError
-            Process-1\ttrue
+            Process-1\ttrue\t<Process name='Process-1' closed>
             start\tfalse\tValueError\tprocess object is closed
             join\tfalse\tValueError\tprocess object is closed
             is_alive\tfalse\tValueError\tprocess object is closed

@@ -70,7 +70,8 @@ Process.__index = function(self, key)
 end
 Process.__tostring = function(self)
   local state
-  if not self._pid then state = "initial"
+  if rawget(self, "_closed") then state = "closed"
+  elseif not self._pid then state = "initial"
   elseif self.exitcode ~= nil then state = "stopped exitcode=" .. tostring(self.exitcode)
   else state = "started" end
   return string.format("<Process name='%s' %s%s>", self.name, state, self.daemon and " daemon" or "")
