@@ -169,7 +169,22 @@ struct QueueState {
         let c = chunk(offset)
         c.capacity = rounded - Self.chunkHeader
         c.reset()
+        if capacity > Self.standardCapacity { Self.populate(c.base, bytes: rounded) }
         return c
+    }
+
+    /// `MADV_POPULATE_WRITE` (Linux 5.14; not in Glibc's Swift overlay).
+    private static let populateWrite: Int32 = 23
+
+    /// Backs a fresh big chunk's pages in one call rather than one page fault
+    /// per 4 KiB as the message is copied in (older kernels refuse it: then
+    /// the copy faults them in as before). The corresponding C function is `madvise`.
+    private static func populate(_ start: UnsafeMutableRawPointer, bytes: Int) {
+        let page = 4096
+        let first = (Int(bitPattern: start) + page - 1) & ~(page - 1)
+        let end = (Int(bitPattern: start) + bytes) & ~(page - 1)
+        guard end > first, let p = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(p, end - first, populateWrite)
     }
 
     /// Links `c` after the tail (it becomes the tail).
