@@ -246,6 +246,23 @@ struct ProcessLifecycleTests {
             """)
     }
 
+    @Test func manyProcessesAtOnce() throws {
+        let r = try Forklift.runScript("""
+            local mp = require "multiprocessing"
+            local N = 100
+            local ps = {}
+            for i = 1, N do ps[i] = mp.Process{target = function() mp.sleep(0.01) end}; ps[i]:start() end
+            for i = 1, N do assert(ps[i]:join(10)); assert(ps[i].exitcode == 0) end
+            for i = 1, N do ps[i] = mp.Process{target = function() mp.sleep(30) end}; ps[i]:start() end
+            print(#mp.active_children())
+            for i = 1, N do ps[i]:terminate() end
+            for i = 1, N do assert(ps[i]:join(10)); assert(ps[i].exitcode == -15, tostring(ps[i].exitcode)) end
+            print(#mp.active_children())
+            """, timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == "100\n0\n")
+    }
+
     @Test func argumentsAndRunOverride() throws {
         let r = try Forklift.runScript("""
             local mp = require "multiprocessing"
