@@ -287,6 +287,26 @@ struct CodecTests {
             assert(select("#", mp._decode(nested_bytes(limit))) == 1)
             assert(malformed(nested_bytes(limit + 1)):match("nesting deeper than " .. limit))
             assert(malformed(nested_bytes(1000000)):match("nesting deeper than"))
+            -- A chain of metatables (each one the next table's) is nesting too.
+            local function metatable_chain(n)
+              local empty = string.char(6) .. string.pack("<I4I4", 0, 0)
+              return string.char(2, 1) .. (string.char(13) .. empty):rep(n) .. empty
+            end
+            assert(select("#", mp._decode(metatable_chain(limit - 1))) == 1)
+            assert(malformed(metatable_chain(limit)):match("nesting deeper than"))
+            assert(malformed(metatable_chain(200000)):match("nesting deeper than"))
+            -- The same limit both ways: what one side sends, the other accepts.
+            local function chain(n)
+              local t = {}
+              local link = t
+              for _ = 1, n do local m = {}; setmetatable(link, m); link = m end
+              return t
+            end
+            local back = rt(chain(limit - 1))
+            local levels = 0
+            while getmetatable(back) do back = getmetatable(back); levels = levels + 1 end
+            assert(levels == limit - 1, levels)
+            assert(refused(chain(limit)):match("nested deeper than " .. limit))
             """, arguments: [.integer(Int64(limit))])
     }
 

@@ -104,6 +104,10 @@ struct Decoder {
                 throw DecodeError("cannot receive \(type.metatableName)")
             }
         case CodecFormat.tagMetatable:
+            // The metatable is decoded after the table's own level has ended:
+            // count this level too, or a chain of metatables would recurse unbounded.
+            try enter()
+            defer { depth -= 1 }
             try expectTable(after: "metatable marker")
             try decodeTable()
             try decodeValue()
