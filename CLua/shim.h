@@ -135,10 +135,19 @@ static inline void forklift_setsignal(int sig, void (*handler)(int)) {
     sigaction(sig, &sa, NULL);
 }
 
+#define FORKLIFT_INTERRUPT_MASK (LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT)
+
 static inline void forklift_laction(int sig) {
-    int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
+    int flag = FORKLIFT_INTERRUPT_MASK;
     forklift_setsignal(sig, SIG_DFL); /* a second Ctrl-C kills the process, as in lua.c */
     if (forklift_interrupt_state) lua_sethook(forklift_interrupt_state, forklift_lstop, flag, 1);
+}
+
+/* True when Ctrl-C's hook is pending on L (waits in Swift return early so
+ * that it can run). Recognised by its mask and count, not merely "a hook is
+ * set": a user's own debug.sethook must not end a wait. */
+static inline int forklift_interrupt_pending(lua_State *L) {
+    return lua_gethook(L) != NULL && lua_gethookmask(L) == FORKLIFT_INTERRUPT_MASK && lua_gethookcount(L) == 1;
 }
 
 /* Arms (state != NULL) or disarms the SIGINT hook around a chunk. The state

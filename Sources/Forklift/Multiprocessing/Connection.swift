@@ -125,7 +125,7 @@ struct Connection {
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         while Glibc.poll(&p, 1, -1) < 0 {
             if errno != EINTR { return true }  // the read that follows reports it
-            if lua_gethook(lua.L) != nil { return false }
+            if forklift_interrupt_pending(lua.L) != 0 { return false }
         }
         return true
     }
@@ -218,7 +218,7 @@ struct Connection {
         }
         do throws(SystemError) {
             // Ctrl-C: answer false at once; the armed hook raises "interrupted!" next.
-            lua.push(try FileDescriptor(rawValue: c.pointee.readFD).waitReadable(timeout: timeout) { lua_gethook(L) != nil })
+            lua.push(try FileDescriptor(rawValue: c.pointee.readFD).waitReadable(timeout: timeout) { forklift_interrupt_pending(L) != 0 })
             return 1
         } catch {
             return ModuleError.raise(lua, .osError, error.description)

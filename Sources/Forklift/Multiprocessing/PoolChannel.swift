@@ -335,7 +335,7 @@ extension PoolChannel {
             if r < 0 {
                 // Ctrl-C armed the hook that raises "interrupted!": return to
                 // Lua so it runs now, not after the next result.
-                if errno == EINTR { if lua_gethook(L) != nil { break } else { continue } }
+                if errno == EINTR { if forklift_interrupt_pending(L) != 0 { break } else { continue } }
                 return ModuleError.raise(lua, .osError, SystemError("poll").description)
             }
             for (k, entry) in entries.enumerated() where entry.revents != 0 {

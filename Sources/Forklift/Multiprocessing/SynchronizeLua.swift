@@ -164,7 +164,7 @@ enum SynchronizeLua {
     /// Whether Ctrl-C asked the running chunk to stop: its handler arms a
     /// hook that raises "interrupted!" as soon as control is back in Lua, so
     /// waits give up and return.
-    @inline(__always) static func interrupted(_ L: OpaquePointer) -> Bool { lua_gethook(L) != nil }
+    @inline(__always) static func interrupted(_ L: OpaquePointer) -> Bool { forklift_interrupt_pending(L) != 0 }
 
     // MARK: Guards (Lock, RLock, Semaphore, Condition)
 
