@@ -106,3 +106,11 @@ enum Forklift {
             sourceLocation: sourceLocation)
     }
 }
+
+/// Entries that appeared in /dev/shm between two listings, leaving out those
+/// CPython's multiprocessing makes (`sem.mp-*`, `psm_*`, `wnsm_*`): the
+/// benchmark tests may run Python at the same time, and Forklift itself never
+/// creates anything there.
+func newShmEntries(before: Set<String>, after: Set<String>) -> Set<String> {
+    after.subtracting(before).filter { !$0.hasPrefix("sem.mp-") && !$0.hasPrefix("psm_") && !$0.hasPrefix("wnsm_") }
+}
