@@ -33,7 +33,9 @@ enum MultiprocessingModule {
     static let luaParts: [(String, String)] = [
         ("process", ProcessLua.source),
         ("context", ContextLua.source),
+        ("pool_worker", PoolWorkerLua.source),
         ("pool", PoolLua.source),
+        ("pool_calls", PoolCallsLua.source),
     ]
 
     /// The module's loader (`package.preload.multiprocessing`).

@@ -1,0 +1,122 @@
+/// The pool worker's loop (the worker side of `mp.Pool`): receives task
+/// batches, runs the function over each item with per-item error capture,
+/// and sends the results (or what failed, with the worker's traceback) back.
+enum PoolWorkerLua {
+    static let source = #"""
+local mp = ...
+local exit, send_batch, recv_batch, encode, decode = mp._exit, mp._send_batch, mp._recv_batch, mp._encode, mp._decode
+local closefd = mp._closefd
+local unpack, pack = table.unpack, table.pack
+local type, pairs, tostring, pcall, xpcall, getmetatable = type, pairs, tostring, pcall, xpcall, getmetatable
+
+--- Worker side -----------------------------------------------------------------
+
+local function trim(tb)
+  local cut = tb:find("\n\t%[multiprocessing%.[%w_]+%]:")
+  if cut then tb = tb:sub(1, cut - 1) end
+  return tb
+end
+
+local function describe_error(e)
+  local message
+  if type(e) == "string" or type(e) == "number" then message = tostring(e)
+  else
+    local mt = getmetatable(e)
+    if mt and mt.__tostring then message = tostring(e)
+    else message = "(error object is a " .. type(e) .. " value)" end
+  end
+  return message
+end
+
+local function capture(e)
+  return { value = e, message = describe_error(e), traceback = trim(debug.traceback("", 2)):gsub("^\n", "") }
+end
+
+-- Makes an error report sendable: a value that cannot cross becomes its text.
+local function sendable_report(r)
+  if type(r.value) == "table" or type(r.value) == "function" or type(r.value) == "userdata"
+     or type(r.value) == "thread" then
+    if not pcall(encode, r.value) then r.value = r.message end
+  end
+  return r
+end
+
+local function worker_main(taskfd, resultfd, initializer, initargs, maxtasks)
+  -- A Process or Pool started inside a task must not hold this worker's
+  -- pipes: the parent would not see end of file when this worker dies.
+  -- The flag makes the hook close them once, in the direct child only.
+  local own_pipes = true
+  mp._register_fork_hooks(nil, function()
+    if own_pipes then own_pipes = false; closefd(taskfd); closefd(resultfd) end
+  end)
+  if initializer then
+    local ok, err = xpcall(initializer, capture, unpack(initargs or {}, 1, (initargs or {}).n or #(initargs or {})))
+    if not ok then
+      -- Job 0 tells the parent that this pool cannot work (respawning would fail the same way).
+      pcall(send_batch, resultfd, {}, 1, 0, 0, 0, 0, { sendable_report(err) }, false)
+      exit(1)
+    end
+  end
+  local fns = {}
+  local done = 0
+  local results, errors
+  while true do
+    local kind, job, fid, fbytes, start, n, mode, items = recv_batch(taskfd)
+    if kind == nil or kind == "stop" then exit(0) end
+    if kind == "forget" then fns = {} end -- the parent dropped its function ids
+    local f = fns[fid]
+    if f == nil then
+      f = decode(fbytes)
+      fns[fid] = f
+    end
+    results, errors = {}, nil
+    local i = 1
+    while i <= n do
+      local ok, err
+      if mode == "map" then
+        ok, err = xpcall(function()
+          for j = i, n do i = j; results[j] = f(items[j]) end
+        end, capture)
+      elseif mode == "star" then
+        ok, err = xpcall(function()
+          for j = i, n do i = j; local a = items[j]; results[j] = f(unpack(a, 1, a.n or #a)) end
+        end, capture)
+      else -- "apply": every result
+        ok, err = xpcall(function()
+          for j = i, n do i = j; local a = items[j]; results[j] = pack(f(unpack(a, 1, a.n or #a))) end
+        end, capture)
+      end
+      if ok then break end
+      errors = errors or {}
+      errors[i] = sendable_report(err)
+      results[i] = nil
+      i = i + 1
+    end
+    done = done + 1
+    local retiring = maxtasks ~= nil and done >= maxtasks
+    local ok, err = pcall(send_batch, resultfd, results, 1, n, job, start, n, errors, retiring)
+    if not ok then
+      if type(err) == "table" and err.kind == "NotSendable" then
+        -- Find the results that cannot cross and report them as errors.
+        for j = 1, n do
+          local fine, why = pcall(encode, results[j])
+          if not fine then
+            errors = errors or {}
+            errors[j] = { message = "cannot send the result: " .. describe_error(why), value = nil, traceback = "" }
+            results[j] = nil
+          end
+        end
+        send_batch(resultfd, results, 1, n, job, start, n, errors, retiring)
+      else
+        exit(1) -- the pool is gone
+      end
+    end
+    if retiring then exit(0) end
+  end
+end
+
+mp._pool_worker_main = worker_main
+-- The parent side reports worker failures in the same words.
+mp._pool_trim, mp._pool_describe_error = trim, describe_error
+"""#
+}
