@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "csystem.h"
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <linux/futex.h>
@@ -101,4 +102,20 @@ void forklift_child_default_signals(void) {
     memset(&action, 0, sizeof action);
     action.sa_handler = SIG_DFL;
     for (unsigned i = 0; i < sizeof defaults / sizeof defaults[0]; i++) sigaction(defaults[i], &action, 0);
+}
+
+unsigned long forklift_affinity_size(void) { return sizeof(cpu_set_t); }
+
+int forklift_affinity_pin_here(void *saved) {
+    if (sched_getaffinity(0, sizeof(cpu_set_t), (cpu_set_t *)saved) != 0) return -1;
+    int cpu = sched_getcpu();
+    if (cpu < 0) return -1;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    return sched_setaffinity(0, sizeof one, &one);
+}
+
+int forklift_affinity_restore(const void *saved) {
+    return sched_setaffinity(0, sizeof(cpu_set_t), (const cpu_set_t *)saved);
 }

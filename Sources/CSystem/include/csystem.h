@@ -75,4 +75,12 @@ long forklift_send_with_fds(int sock, const void *buf, unsigned long len, const 
  * `maxfds`, close-on-exec), their number to `*nfds`. */
 long forklift_recv_with_fds(int sock, void *buf, unsigned long cap, int *fds, int maxfds, int *nfds);
 
+/* Bytes needed to save a CPU affinity mask (a cpu_set_t). */
+unsigned long forklift_affinity_size(void);
+/* Saves this thread's CPU affinity in `saved` and pins it to the CPU it runs
+ * on; 0 on success. */
+int forklift_affinity_pin_here(void *saved);
+/* Restores the affinity `forklift_affinity_pin_here` saved. */
+int forklift_affinity_restore(const void *saved);
+
 #endif

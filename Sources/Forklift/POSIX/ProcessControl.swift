@@ -82,7 +82,13 @@ enum ProcessControl {
         guard threads <= 1 else { throw ForkRefused(threads: threads) }
         let parent = getpid()
         fflush(nil)  // or buffered output would be printed by both processes
+        // The child starts on this CPU: placed on an idle one it may wait
+        // milliseconds for that (virtual) CPU to wake, which made a start+join
+        // 2–6× slower here. Both sides get the full affinity back at once, so
+        // a busy child still spreads to other CPUs.
+        let pinned = CPUAffinity.pinHere()
         let pid = Glibc.fork()
+        if pinned { CPUAffinity.restore() }
         if pid < 0 { throw SystemError("fork") }
         if pid == 0 {
             _ = forklift_set_parent_death_signal(SIGKILL)
@@ -97,6 +103,18 @@ enum ProcessControl {
             forklift_child_default_signals()
         }
         return pid
+    }
+
+    /// Keeps a forked child on its parent's CPU until it has started (see `fork`).
+    enum CPUAffinity {
+        /// The saved mask (a `cpu_set_t`): one buffer for the process, never freed.
+        nonisolated(unsafe) private static let saved = UnsafeMutableRawPointer.allocate(
+            byteCount: Int(forklift_affinity_size()), alignment: 16)
+
+        /// Pins this (only) thread to its current CPU; false if it could not.
+        static func pinHere() -> Bool { forklift_affinity_pin_here(saved) == 0 }
+        /// Restores the mask `pinHere` saved (inherited as is by a forked child).
+        static func restore() { _ = forklift_affinity_restore(saved) }
     }
 
     /// Flushes stdio and ends the process at once (no atexit handlers, no Lua
