@@ -119,3 +119,11 @@ int forklift_affinity_pin_here(void *saved) {
 int forklift_affinity_restore(const void *saved) {
     return sched_setaffinity(0, sizeof(cpu_set_t), (const cpu_set_t *)saved);
 }
+
+void forklift_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}

@@ -83,4 +83,7 @@ int forklift_affinity_pin_here(void *saved);
 /* Restores the affinity `forklift_affinity_pin_here` saved. */
 int forklift_affinity_restore(const void *saved);
 
+/* A spin-wait hint to the CPU (x86 `pause`). */
+void forklift_cpu_relax(void);
+
 #endif

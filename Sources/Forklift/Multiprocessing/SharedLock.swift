@@ -53,6 +53,9 @@ struct SharedLock {
     /// signal does not end a mutex wait, so Ctrl-C is noticed within this.
     static let waitSlice = 0.2
 
+    /// Tries before sleeping on a busy lock.
+    static let spinLimit = 100
+
     /// Acquires; `recursive` re-enters when already held by this thread.
     /// `blocking` false: try once; else wait until `deadline` (nil: forever)
     /// or until `interrupted()` returns true.
@@ -74,6 +77,16 @@ struct SharedLock {
             guard let deadline else { return .deadlock }
             Clock.sleep(deadline - Clock.now())
             return .failed
+        }
+        if blocking && outcome == .timedOut {
+            // Locks here are held for a few hundred nanoseconds: a short spin
+            // usually gets the lock without the futex sleep and wake-up pair.
+            var spins = 0
+            while outcome == .timedOut && spins < Self.spinLimit {
+                forklift_cpu_relax()
+                outcome = mutex.tryLock()
+                spins += 1
+            }
         }
         if blocking && outcome == .timedOut {
             while true {
