@@ -47,18 +47,9 @@ enum FrameBenchmarks {
             let payload = lua.top
             let bytes = raw ? lua.rawLength(payload) : 0
             let (put, get) = raw ? (sendBytes, recvBytes) : (send, recv)
-            benchmarks.append(Benchmark(name: "frame.write_read_\(name)", bytesPerOperation: bytes, owner: state) { n in
-                for _ in 0..<n {
-                    lua.pushValue(at: put)
-                    lua.pushValue(at: writer)
-                    lua.pushValue(at: payload)
-                    try state.call(nargs: 2, nresults: 0)
-                    lua.pushValue(at: get)
-                    lua.pushValue(at: reader)
-                    try state.call(nargs: 1, nresults: 1)
-                    lua.pop()
-                }
-            })
+            benchmarks.append(.roundTrip(
+                "frame.write_read_\(name)", bytes: bytes, state: state,
+                put: put, sender: writer, payload: payload, get: get, receiver: reader))
         }
         return benchmarks
     }

@@ -1,3 +1,4 @@
+internal import Forklift
 internal import Glibc
 
 /// One hot path timed in a loop. `body(n)` performs the operation `n` times;
@@ -10,6 +11,30 @@ struct Benchmark {
     /// What the body needs alive (the Lua state it runs in).
     var owner: AnyObject? = nil
     let body: (Int) throws -> Void
+}
+
+extension Benchmark {
+    /// A round trip timed as one operation: `put(sender, payload)` then
+    /// `get(receiver)`, each a Lua function at a stack slot of `state`
+    /// (frames through a pipe, messages through a queue).
+    static func roundTrip(
+        _ name: String, bytes: Int, state: LuaState,
+        put: Int32, sender: Int32, payload: Int32, get: Int32, receiver: Int32
+    ) -> Benchmark {
+        let lua = state.lua
+        return Benchmark(name: name, bytesPerOperation: bytes, owner: state) { n in
+            for _ in 0..<n {
+                lua.pushValue(at: put)
+                lua.pushValue(at: sender)
+                lua.pushValue(at: payload)
+                try state.call(nargs: 2, nresults: 0)
+                lua.pushValue(at: get)
+                lua.pushValue(at: receiver)
+                try state.call(nargs: 1, nresults: 1)
+                lua.pop()
+            }
+        }
+    }
 }
 
 /// A timing loop with no dependencies: calibrates the repetition count so a

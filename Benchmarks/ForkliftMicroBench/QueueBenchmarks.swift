@@ -38,18 +38,9 @@ enum QueueBenchmarks {
             lua.pop(2)
             _ = lua.rawGet(entry, 2)
             let payload = lua.top
-            benchmarks.append(Benchmark(name: "queue.put_get_\(name)", bytesPerOperation: bytes, owner: state) { n in
-                for _ in 0..<n {
-                    lua.pushValue(at: put)
-                    lua.pushValue(at: queue)
-                    lua.pushValue(at: payload)
-                    try state.call(nargs: 2, nresults: 0)
-                    lua.pushValue(at: get)
-                    lua.pushValue(at: queue)
-                    try state.call(nargs: 1, nresults: 1)
-                    lua.pop()
-                }
-            })
+            benchmarks.append(.roundTrip(
+                "queue.put_get_\(name)", bytes: bytes, state: state,
+                put: put, sender: queue, payload: payload, get: get, receiver: queue))
         }
         return benchmarks
     }
