@@ -79,6 +79,20 @@ final class GroupedForklift {
     }
 
     /// Waits for the host to end; its raw wait status, or nil on timeout.
+    /// For a script that prints "waiting" and then blocks in `wait`: Ctrl-C
+    /// (SIGINT to the host) must end it with lua's `interrupted!` report and
+    /// status 1, before anything after the wait runs.
+    func expectCtrlCEndsWait(_ wait: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(readLine() == "waiting", "\(stderr)", sourceLocation: sourceLocation)
+        usleep(150_000)  // let the host reach its wait
+        kill(pid, SIGINT)
+        let status = try #require(
+            waitForExit(timeout: 3), "\(wait): still waiting after Ctrl-C", sourceLocation: sourceLocation)
+        #expect((status >> 8) & 0xff == 1, "wait status \(status)", sourceLocation: sourceLocation)
+        #expect(stderr.contains("interrupted!"), "\(stderr)", sourceLocation: sourceLocation)
+        #expect(readLine(timeout: 0.1) == nil, sourceLocation: sourceLocation)
+    }
+
     func waitForExit(timeout: Double) -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
         repeat {
