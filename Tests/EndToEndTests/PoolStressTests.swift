@@ -156,4 +156,91 @@ struct PoolStressTests {
 
             """)
     }
+
+    /// Chunks of numbers cross packed and run in the worker's C loop: every
+    /// value keeps its subtype, results that change kind part way through a
+    /// chunk (nil, strings, floats after integers) spill into a table, and an
+    /// error in the middle reports its index without the worker's own frames.
+    @Test func numericChunksKeepSubtypesThroughSpillsAndErrors() throws {
+        let r = try PoolTestKit.run("""
+            local pool <close> = mp.Pool(2)
+            local ints, floats, mixed = {}, {}, {}
+            for i = 1, 1000 do ints[i] = i; floats[i] = i + 0.5; mixed[i] = (i % 2 == 0) and i or i + 0.0 end
+            local function kinds(r, n)
+              local c, ks = {}, {}
+              for i = 1, n do local t = math.type(r[i]) or type(r[i]); c[t] = (c[t] or 0) + 1 end
+              for k, v in pairs(c) do ks[#ks + 1] = k .. "=" .. v end
+              table.sort(ks)
+              return table.concat(ks, " ")
+            end
+            print(kinds(pool:map(function(x) return x * 2 end, ints), 1000))
+            print(kinds(pool:map(function(x) return x * 2 end, floats), 1000))
+            print(kinds(pool:map(function(x) return x end, mixed), 1000))
+            local r = pool:map(function(x) if x > 500 then return x / 1 end return x end, ints, {chunksize = 1000})
+            print(kinds(r, 1000), r[500], r[501])
+            r = pool:map(function(x) if x % 100 == 0 then return nil end if x % 7 == 0 then return tostring(x) end return x end, ints)
+            print(kinds(r, 1000), r[7], r[100], r[101])
+            local ok, e = pcall(pool.map, pool, function(x) if x % 250 == 0 then error("bad " .. x) end return x end, ints, {chunksize = 1000})
+            print(ok, e.kind, e.index, e.message:match("bad %d+$"), select(2, e.traceback:gsub("\\n", "")), e.traceback:find("[C]: in ?", 1, true))
+            r = pool:map(function(x) return x end, {math.maxinteger, math.mininteger, 0, -1, 1 << 62})
+            print(r[1] == math.maxinteger, r[2] == math.mininteger, r[5] == 1 << 62, math.type(r[3]))
+            r = pool:map(function(x) return x end, {0/0, 1/0, -1/0, -0.0, 1e308})
+            print(r[1] ~= r[1], r[2], r[3], 1 / r[4], r[5])
+            -- A worker dying in the C loop is a WorkerLost like any other.
+            local ok, e = pcall(pool.map, pool, function(x) if x == 600 then os.exit(3) end return x end, ints, {chunksize = 100})
+            print(ok, e.kind, e.exitcode, e.first <= 600 and 600 <= e.last)
+            print(#pool:map(function(x) return -x end, ints))
+            """)
+        #expect(r.stdout == """
+            integer=1000
+            float=1000
+            float=500 integer=500
+            float=500 integer=500\t500\t501.0
+            integer=849 nil=10 string=141\t7\tnil\t101
+            false\tRemoteError\t250\tbad 250\t2\tnil
+            true\ttrue\ttrue\tinteger
+            true\tinf\t-inf\t-inf\t1e+308
+            false\tWorkerLost\t3\ttrue
+            1000
+
+            """, "\(r.stderr)")
+    }
+
+    /// A pool message that does not parse is refused with a clear error,
+    /// whether its numbers are packed or not.
+    @Test func malformedBatchesAreRefused() throws {
+        let r = try Forklift.runScript("""
+            local mp = require "multiprocessing"
+            local r, w = mp._pipe()
+            local out = assert(io.open("/proc/self/fd/" .. w, "wb"))
+            local function try(payload, as_block)
+              out:write(string.pack("<I4", #payload), payload); out:flush()
+              local res = table.pack(pcall(mp._recv_batch, r, as_block))
+              if res[1] then
+                local items = res[res.n]
+                print(true, type(items), type(items) == "table" and table.concat(items, ",") or "")
+              else
+                print(false, res[2].kind, res[2].message)
+              end
+            end
+            local four = string.pack("<i8i8i8i8", 1, -2, 3, math.maxinteger)
+            try("\\2\\0\\4\\1" .. four, false)
+            try("\\2\\0\\4\\1" .. four, true)
+            try("\\2\\0\\4\\1" .. four:sub(1, 16), true)
+            try("\\2\\0\\4\\1" .. four:sub(1, 16), false)
+            try("\\2\\0\\4\\9" .. four, false)
+            try("\\2\\0\\4\\2" .. four .. "x", true)
+            try("\\2\\0\\4\\2" .. four .. "x", false)
+            """)
+        #expect(r.stdout == """
+            true\ttable\t1,-2,3,9223372036854775807
+            true\tuserdata\t
+            false\tValueError\tmalformed pool message: packed item count exceeds the message
+            false\tValueError\tmalformed pool message: packed item count exceeds the message
+            false\tValueError\tmalformed pool message: unknown item packing 9
+            false\tValueError\tmalformed pool message: stray bytes after the batch
+            false\tValueError\tmalformed pool message: stray bytes after the batch
+
+            """, "\(r.stderr)")
+    }
 }

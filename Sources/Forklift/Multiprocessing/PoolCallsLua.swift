@@ -11,7 +11,7 @@ local type, pairs, ipairs, setmetatable, getmetatable, tostring, tonumber, selec
       type, pairs, ipairs, setmetatable, getmetatable, tostring, tonumber, select, pcall, xpcall, error
 local floor, ceil, min, max, huge = math.floor, math.ceil, math.min, math.max, math.huge
 local now = mp.time
-local check_sendable = mp._check_sendable
+local check_sendable, newtable = mp._check_sendable, mp._newtable
 local P = mp._pool_internals
 local Pool, is_callable, check_running, options, check_chunksize, next_chunk =
       P.Pool, P.is_callable, P.check_running, P.options, P.check_chunksize, P.next_chunk
@@ -83,6 +83,9 @@ local function submit_map(pool, f, xs, opts, mode, kind)
   end
   if n == 0 then finish_job(job) end
   dispatch(pool)
+  -- The results' table is made at full size once the workers have their
+  -- first chunks: a million slots take thousands of page faults (~6 ms).
+  if n > 0 then job.results = newtable(n) end
   return job
 end
 

@@ -1,5 +1,6 @@
 internal import CLua
 internal import Glibc
+internal import CSystem
 
 /// The pool's link to one worker, on the parent's side: a task pipe written
 /// without ever blocking (an outbox holds what the pipe cannot take yet, so
@@ -82,6 +83,7 @@ extension PoolChannel {
         MultiprocessingModule.register(lua, [
             ("_channel", new), ("_pump", pump), ("_send_batch", sendBatch), ("_recv_batch", receiveBatch),
             ("_pipe", rawPipe), ("_closefd", closeFD), ("_check_sendable", checkSendable),
+            ("_newtable", newTable),
         ])
     }
 
@@ -149,12 +151,24 @@ extension PoolChannel {
         return 0
     }
 
-    /// `mp._pipe()` → read fd, write fd (close-on-exec).
+    /// `mp._newtable(n)`: an empty table with room for `n` sequence items, so
+    /// a million results are stored without the table regrowing (each regrowth
+    /// rehashes and copies every item already there).
+    static let newTable: LuaCFunction = { L in
+        guard let L else { return 0 }
+        let n = Lua(L).toInteger(1) ?? 0
+        lua_createtable(L, Int32(clamping: max(0, min(n, 1 << 26))), 0)
+        return 1
+    }
+
+    /// `mp._pipe([size])` → read fd, write fd (close-on-exec). `size` asks
+    /// for a bigger pipe buffer (best effort: the kernel may refuse).
     static let rawPipe: LuaCFunction = { L in
         guard let L else { return 0 }
         let lua = Lua(L)
         do throws(SystemError) {
             let (r, w) = try makePipe()
+            if let size = lua.toInteger(1), size > 0 { _ = forklift_set_pipe_size(w.rawValue, Int32(clamping: size)) }
             lua.push(Int64(r.rawValue))
             lua.push(Int64(w.rawValue))
             return 2
@@ -264,7 +278,9 @@ extension PoolChannel {
 
     /// Reads one frame from `fd` and pushes header values and the items
     /// table; pushes nil and a reason at end of stream or on a broken frame.
-    static func receiveFrom(_ lua: Lua, _ fd: FileDescriptor, into: Int32? = nil, offset: Int64 = 0) -> Int32 {
+    static func receiveFrom(
+        _ lua: Lua, _ fd: FileDescriptor, into: Int32? = nil, offset: Int64 = 0, packedAsBlock: Bool = false
+    ) -> Int32 {
         let frame: ReceivedFrame
         do throws(FrameIO.ReceiveError) {
             frame = try FrameIO.receive(from: fd)
@@ -278,7 +294,7 @@ extension PoolChannel {
             return 2
         }
         do throws(DecodeError) {
-            return try CodecBatch.decode(lua, frame.bytes, into: into, offset: offset)
+            return try CodecBatch.decode(lua, frame.bytes, into: into, offset: offset, packedAsBlock: packedAsBlock)
         } catch {
             return ModuleError.raise(lua, .valueError, "malformed pool message: \(error.description)")
         }
@@ -369,11 +385,12 @@ extension PoolChannel {
         }
     }
 
-    /// Worker side: `mp._recv_batch(fd)` → header..., items | nil, reason.
+    /// Worker side: `mp._recv_batch(fd [, as_block])` → header..., items |
+    /// nil, reason. With `as_block`, packed numbers come as a `PackedMapBlock`.
     static let receiveBatch: LuaCFunction = { L in
         guard let L else { return 0 }
         let lua = Lua(L)
         guard let fd = lua.toInteger(1) else { return ModuleError.raise(lua, .valueError, "fd expected") }
-        return receiveFrom(lua, FileDescriptor(rawValue: Int32(fd)))
+        return receiveFrom(lua, FileDescriptor(rawValue: Int32(fd)), packedAsBlock: lua.toBool(2))
     }
 }

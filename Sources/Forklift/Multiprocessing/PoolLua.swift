@@ -23,6 +23,17 @@ local now = mp.time
 
 local DEPTH = 2          -- tasks queued per worker, so none waits for its next chunk
 local MAX_CHUNK = 16384  -- items per automatic chunk (keeps messages ~100 KiB)
+-- Pipe buffers that hold two whole chunks of numbers (what DEPTH queues):
+-- with the default 64 KiB a chunk's frame crosses in pieces, and the worker
+-- sleeps until the parent comes back to write the rest. A big pool gets
+-- smaller pipes: past the per-user budget (fs/pipe-user-pages-soft, 64 MiB)
+-- Linux would give every new pipe of the user only 8 KiB.
+local PIPE_BYTES, PIPE_BUDGET = 512 * 1024, 16 * 1024 * 1024
+local function pipe_bytes(workers)
+  local b = PIPE_BYTES
+  while b > 65536 and b * 2 * workers > PIPE_BUDGET do b = b // 2 end
+  return b
+end
 
 -- Every live pool's channels, so any freshly forked child (a worker, or a
 -- Process started while a pool lives) closes the parent's ends: a child
@@ -49,8 +60,8 @@ local pool_counter = 0
 
 
 local function spawn_worker(pool)
-  local task_r, task_w = rawpipe()
-  local piped, result_r, result_w = pcall(rawpipe)
+  local task_r, task_w = rawpipe(pipe_bytes(pool._size))
+  local piped, result_r, result_w = pcall(rawpipe, pipe_bytes(pool._size))
   if not piped then closefd(task_r); closefd(task_w); error(result_r, 0) end
   pool._worker_counter = pool._worker_counter + 1
   local name = "ForkPoolWorker-" .. pool._worker_counter

@@ -5,7 +5,7 @@ enum PoolWorkerLua {
     static let source = #"""
 local mp = ...
 local exit, send_batch, recv_batch, encode, decode = mp._exit, mp._send_batch, mp._recv_batch, mp._encode, mp._decode
-local closefd = mp._closefd
+local closefd, newtable = mp._closefd, mp._newtable
 local unpack, pack = table.unpack, table.pack
 local type, pairs, tostring, pcall, xpcall, getmetatable = type, pairs, tostring, pcall, xpcall, getmetatable
 
@@ -13,7 +13,16 @@ local type, pairs, tostring, pcall, xpcall, getmetatable = type, pairs, tostring
 
 local function trim(tb)
   local cut = tb:find("\n\t%[multiprocessing%.[%w_]+%]:")
-  if cut then tb = tb:sub(1, cut - 1) end
+  if cut then
+    tb = tb:sub(1, cut - 1)
+    -- C frames below the user's outermost one are the worker's own (xpcall,
+    -- the packed map loop); the last frame stays (the function may be C).
+    local stripped
+    repeat
+      if not tb:find("\n\t.*\n\t") then break end
+      tb, stripped = tb:gsub("\n\t%[C%]: in [^\n]*$", "")
+    until stripped == 0
+  end
   return tb
 end
 
@@ -41,6 +50,20 @@ local function sendable_report(r)
   return r
 end
 
+-- The task loops. `at` is the item being run, for the error handler's
+-- caller: an upvalue write per item is the cheapest way to know where a
+-- loop stopped (the locals keep the loop itself free of upvalue reads).
+local at = 0
+local function run_map(f, items, results, i, n)
+  for j = i, n do at = j; results[j] = f(items[j]) end
+end
+local function run_star(f, items, results, i, n)
+  for j = i, n do at = j; local a = items[j]; results[j] = f(unpack(a, 1, a.n or #a)) end
+end
+local function run_apply(f, items, results, i, n)
+  for j = i, n do at = j; local a = items[j]; results[j] = pack(f(unpack(a, 1, a.n or #a))) end
+end
+
 local function worker_main(taskfd, resultfd, initializer, initargs, maxtasks)
   -- A Process or Pool started inside a task must not hold this worker's
   -- pipes: the parent would not see end of file when this worker dies.
@@ -61,7 +84,7 @@ local function worker_main(taskfd, resultfd, initializer, initargs, maxtasks)
   local done = 0
   local results, errors
   while true do
-    local kind, job, fid, fbytes, start, n, mode, items = recv_batch(taskfd)
+    local kind, job, fid, fbytes, start, n, mode, items = recv_batch(taskfd, true)
     if kind == nil or kind == "stop" then exit(0) end
     if kind == "forget" then fns = {} end -- the parent dropped its function ids
     local f = fns[fid]
@@ -69,23 +92,26 @@ local function worker_main(taskfd, resultfd, initializer, initargs, maxtasks)
       f = decode(fbytes)
       fns[fid] = f
     end
-    results, errors = {}, nil
-    local i = 1
-    while i <= n do
-      local ok, err
-      if mode == "map" then
-        ok, err = xpcall(function()
-          for j = i, n do i = j; results[j] = f(items[j]) end
-        end, capture)
-      elseif mode == "star" then
-        ok, err = xpcall(function()
-          for j = i, n do i = j; local a = items[j]; results[j] = f(unpack(a, 1, a.n or #a)) end
-        end, capture)
-      else -- "apply": every result
-        ok, err = xpcall(function()
-          for j = i, n do i = j; local a = items[j]; results[j] = pack(f(unpack(a, 1, a.n or #a))) end
-        end, capture)
+    errors = nil
+    if type(items) == "userdata" then
+      -- Packed numbers (mode "map"): the block runs them in C and holds the results.
+      results = items
+      while true do
+        local ok, err = xpcall(items.run, capture, items, f)
+        if ok then break end
+        errors = errors or {}
+        errors[items:skip()] = sendable_report(err)
       end
+    else
+      results = newtable(n)
+    end
+    local i = 1
+    while i <= n and results ~= items do
+      local ok, err
+      if mode == "map" then ok, err = xpcall(run_map, capture, f, items, results, i, n)
+      elseif mode == "star" then ok, err = xpcall(run_star, capture, f, items, results, i, n)
+      else ok, err = xpcall(run_apply, capture, f, items, results, i, n) end -- "apply": every result
+      i = at
       if ok then break end
       errors = errors or {}
       errors[i] = sendable_report(err)
@@ -97,6 +123,7 @@ local function worker_main(taskfd, resultfd, initializer, initargs, maxtasks)
     local ok, err = pcall(send_batch, resultfd, results, 1, n, job, start, n, errors, retiring)
     if not ok then
       if type(err) == "table" and err.kind == "NotSendable" then
+        if results == items then results = items:results() end
         -- Find the results that cannot cross and report them as errors.
         for j = 1, n do
           local fine, why = pcall(encode, results[j])

@@ -1,0 +1,72 @@
+internal import CLua
+
+/// The pool worker's block for a chunk of packed numbers (`CLua/packed_map.h`
+/// runs it): made from a received task instead of an items table, and sent
+/// back as the results — packed as they were produced, or from the table
+/// they spilled into.
+enum PackedMapBlock {
+    static let metatableName = "multiprocessing.PackedMap"
+
+    /// Pushes a block holding `count` packed items of `kind` (little-endian
+    /// bytes from a message).
+    static func push(_ lua: Lua, kind: PackedNumbers.Kind, count: Int, bytes: UnsafeRawBufferPointer) {
+        let L = lua.L
+        guard let raw = lua_newuserdatauv(L, forklift_packedmap_size(Int64(count)), 1) else { return }
+        let block = raw.assumingMemoryBound(to: forklift_PackedMap.self)
+        block.pointee = forklift_PackedMap(
+            count: Int64(count), next: 1, item_kind: kind.rawValue, result_kind: UInt8(FORKLIFT_PACKED_UNDECIDED),
+            pad: (0, 0, 0, 0, 0, 0))
+        if let src = bytes.baseAddress, let items = forklift_packedmap_items(block) {
+            for k in 0..<count {
+                items[k] = Int64(littleEndian: src.loadUnaligned(fromByteOffset: k * 8, as: Int64.self))
+            }
+        }
+        if luaL_newmetatable(L, metatableName) != 0 {
+            lua.newTable()
+            lua_pushcclosure(L, forklift_packedmap_run, 0)
+            lua.setField(-2, "run")
+            lua_pushcclosure(L, forklift_packedmap_skip, 0)
+            lua.setField(-2, "skip")
+            lua.push(function: results)
+            lua.setField(-2, "results")
+            lua.setField(-2, "__index")
+        }
+        lua_setmetatable(L, -2)
+    }
+
+    /// The block at `index`, if that is one.
+    static func at(_ lua: Lua, _ index: Int32) -> UnsafeMutablePointer<forklift_PackedMap>? {
+        luaL_testudata(lua.L, index, metatableName)?.assumingMemoryBound(to: forklift_PackedMap.self)
+    }
+
+    /// Appends the block's results to a batch: the packing byte and the
+    /// packed numbers, or false when they spilled (the caller then encodes
+    /// the table `block:results()` gives).
+    static func appendPackedResults(_ block: UnsafeMutablePointer<forklift_PackedMap>, into out: inout ByteWriter) -> Bool {
+        let kind = block.pointee.result_kind
+        guard kind == PackedNumbers.Kind.integers.rawValue || kind == PackedNumbers.Kind.floats.rawValue,
+            block.pointee.next > block.pointee.count, let results = forklift_packedmap_results(block)
+        else { return false }
+        let count = Int(block.pointee.count)
+        out.append(kind)
+        out.reserve(count * 8)
+        for k in 0..<count { out.append(results[k]) }
+        return true
+    }
+
+    /// `block:results()` → the results as a table (spilling them if they
+    /// were still packed).
+    static let results: LuaCFunction = { L in
+        guard let L else { return 0 }
+        let lua = Lua(L)
+        guard let block = at(lua, 1) else { return ModuleError.raise(lua, .valueError, "packed map block expected") }
+        if block.pointee.result_kind != PackedNumbers.Kind.values.rawValue {
+            if block.pointee.result_kind == UInt8(FORKLIFT_PACKED_UNDECIDED) {
+                block.pointee.result_kind = PackedNumbers.Kind.integers.rawValue
+            }
+            forklift_packedmap_spill(L, 1, block, block.pointee.next - 1)
+        }
+        lua_getiuservalue(L, 1, 1)
+        return 1
+    }
+}
