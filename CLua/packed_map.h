@@ -15,9 +15,7 @@
 #ifndef FORKLIFT_PACKED_MAP_H
 #define FORKLIFT_PACKED_MAP_H
 
-#include <lua.h>
-#include <lauxlib.h>
-#include <stdint.h>
+#include "task_loop.h"
 #include <string.h>
 
 /* Item and result kinds, as PackedNumbers.Kind. */
@@ -27,17 +25,16 @@
 #define FORKLIFT_PACKED_UNDECIDED 255
 
 typedef struct forklift_PackedMap {
-    int64_t count;       /* items in the chunk */
-    int64_t next;        /* 1-based index of the item to run next (the one running, during a call) */
-    uint8_t item_kind;   /* integers or floats */
-    uint8_t result_kind; /* integers, floats, undecided (none yet) or values (spilled to the user value) */
+    forklift_TaskLoop loop; /* count, next, progress word (task_loop.h) */
+    uint8_t item_kind;      /* integers or floats */
+    uint8_t result_kind;    /* integers, floats, undecided (none yet) or values (spilled to the user value) */
     uint8_t pad[6];
     /* then: count items, count results, 8 bytes each, host byte order */
 } forklift_PackedMap;
 
 static inline int64_t *forklift_packedmap_items(forklift_PackedMap *m) { return (int64_t *)(m + 1); }
 static inline int64_t *forklift_packedmap_results(forklift_PackedMap *m) {
-    return (int64_t *)(m + 1) + m->count;
+    return (int64_t *)(m + 1) + m->loop.count;
 }
 static inline size_t forklift_packedmap_size(int64_t count) {
     return sizeof(forklift_PackedMap) + (size_t)count * 16;
@@ -47,7 +44,7 @@ static inline size_t forklift_packedmap_size(int64_t count) {
  * made the block's user value; the block at stack index `block`. */
 static inline void forklift_packedmap_spill(lua_State *L, int block, forklift_PackedMap *m, int64_t upto) {
     int64_t *results = forklift_packedmap_results(m);
-    lua_createtable(L, m->count > INT32_MAX ? INT32_MAX : (int)m->count, 0);
+    lua_createtable(L, m->loop.count > INT32_MAX ? INT32_MAX : (int)m->loop.count, 0);
     for (int64_t j = 1; j <= upto; j++) {
         if (m->result_kind == FORKLIFT_PACKED_INTEGERS) lua_pushinteger(L, results[j - 1]);
         else { double d; memcpy(&d, &results[j - 1], 8); lua_pushnumber(L, d); }
@@ -93,15 +90,16 @@ static inline int forklift_packedmap_run(lua_State *L) {
     lua_settop(L, 2);
     int64_t *items = forklift_packedmap_items(m);
     int integers = m->item_kind == FORKLIFT_PACKED_INTEGERS;
-    for (int64_t j = m->next; j <= m->count; j++) {
-        m->next = j;
+    for (int64_t j = m->loop.next; j <= m->loop.count; j++) {
+        m->loop.next = j;
+        forklift_taskloop_mark(&m->loop, j);
         lua_pushvalue(L, 2);
         if (integers) lua_pushinteger(L, items[j - 1]);
         else { double d; memcpy(&d, &items[j - 1], 8); lua_pushnumber(L, d); }
         lua_call(L, 1, 1);
         forklift_packedmap_store(L, 1, m, j);
     }
-    m->next = m->count + 1;
+    m->loop.next = m->loop.count + 1;
     return 0;
 }
 
@@ -110,11 +108,11 @@ static inline int forklift_packedmap_skip(lua_State *L) {
     forklift_PackedMap *m = (forklift_PackedMap *)lua_touserdata(L, 1);
     if (m == NULL) return luaL_error(L, "packed map block expected");
     lua_settop(L, 1);
-    int64_t j = m->next;
-    if (j > m->count) return 0;
+    int64_t j = m->loop.next;
+    if (j > m->loop.count) return 0;
     lua_pushnil(L);
     forklift_packedmap_store(L, 1, m, j);
-    m->next = j + 1;
+    m->loop.next = j + 1;
     lua_pushinteger(L, j);
     return 1;
 }

@@ -45,10 +45,22 @@ struct PoolCrashTests {
             print(ok, e.kind, e.signal, e.exitcode, e.index)
             local ok, e = pcall(pool.apply, pool, function() os.exit(0) end)
             print(ok, e.kind, e.exitcode)
-            -- With chunks, the lost range is the chunk the worker was running.
+            -- With chunks, only the item the worker was running is lost (the
+            -- worker's progress word in shared memory says which): numbers
+            -- (run by the C loop) and strings (the Lua loop) alike; the rest
+            -- of its chunk runs on the replacement.
             local ok, e = pcall(pool.map, pool, function(x) if x == 6 then os.exit(9) end return x end,
                                 {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {chunksize = 4})
             print(ok, e.index, e.first, e.last, e.exitcode)
+            local words = {}
+            for i = 1, 12 do words[i] = "w" .. i end
+            local got = {}
+            local ok, e = pcall(function()
+              for i, v in pool:imap(function(s) if s == "w7" then os.exit(5) end return s:upper() end, words, {chunksize = 4}) do
+                got[#got + 1] = v
+              end
+            end)
+            print(ok, e.index, e.first, e.last, e.exitcode, table.concat(got, ","))
             local got = {}
             local ok, e = pcall(function()
               for i, v in pool:imap_unordered(function(x) if x == 2 then os.exit(4) end return x end, {1, 2, 3}, {chunksize = 1}) do got[#got + 1] = i end
@@ -60,7 +72,8 @@ struct PoolCrashTests {
             false\tWorkerLost\t3\tnil\t3\tinteger\ttrue
             false\tWorkerLost\t11\tnil\t1
             false\tWorkerLost\t0
-            false\t5\t5\t8\t9
+            false\t6\t6\t6\t9
+            false\t7\t7\t7\t5\tW1,W2,W3,W4,W5,W6
             false\tWorkerLost\t2\t4
             1,2,3
 

@@ -69,11 +69,15 @@ import Testing
             local ok, err = pcall(pool.map, pool, function(x) if x == 3 then os.exit(5) end return x end,
                                   {1, 2, 3, 4}, {chunksize = 1})
             print(ok, err.kind, err.index, err.exitcode)
+            -- In a chunk, only the item that was running is lost (the progress word crosses too).
+            ok, err = pcall(pool.map, pool, function(x) if x == 6 then os.exit(9) end return x end,
+                            {1, 2, 3, 4, 5, 6, 7, 8}, {chunksize = 4})
+            print(err.index, err.first, err.last)
             local ok2, err2 = pcall(pool.map, pool, function(x) if x == 2 then error({code = x}) end return x end, {1, 2, 3})
             print(ok2, err2.kind, err2.index, err2.value.code)
             print(table.concat(pool:map(function(x) return -x end, {1, 2}), " "))
             """)
-        #expect(r.stdout == "3 6 9 12\na1 b2\n14\t6\nfalse\tWorkerLost\t3\t5\nfalse\tRemoteError\t2\t2\n-1 -2\n")
+        #expect(r.stdout == "3 6 9 12\na1 b2\n14\t6\nfalse\tWorkerLost\t3\t5\n6\t6\t6\nfalse\tRemoteError\t2\t2\n-1 -2\n")
     }
 
     @Test(arguments: ["spawn", "forkserver"]) func globalsComeFromThePreload(method: String) throws {

@@ -23,6 +23,7 @@ enum MultiprocessingModule {
         ProcessPrimitives.register,
         { lua in register(lua, [("Pipe", Connection.pipe)]) },
         PoolChannel.register,
+        TaskLoop.register,
         StartMethods.register,
         ForkServer.register,
         registerOptions,

@@ -14,8 +14,8 @@ enum PackedMapBlock {
         guard let raw = lua_newuserdatauv(L, forklift_packedmap_size(Int64(count)), 1) else { return }
         let block = raw.assumingMemoryBound(to: forklift_PackedMap.self)
         block.pointee = forklift_PackedMap(
-            count: Int64(count), next: 1, item_kind: kind.rawValue, result_kind: UInt8(FORKLIFT_PACKED_UNDECIDED),
-            pad: (0, 0, 0, 0, 0, 0))
+            loop: forklift_TaskLoop(count: Int64(count), next: 1, progress: nil, base: 0),
+            item_kind: kind.rawValue, result_kind: UInt8(FORKLIFT_PACKED_UNDECIDED), pad: (0, 0, 0, 0, 0, 0))
         if let src = bytes.baseAddress, let items = forklift_packedmap_items(block) {
             for k in 0..<count {
                 items[k] = Int64(littleEndian: src.loadUnaligned(fromByteOffset: k * 8, as: Int64.self))
@@ -29,6 +29,8 @@ enum PackedMapBlock {
             lua.setField(-2, "skip")
             lua.push(function: results)
             lua.setField(-2, "results")
+            lua.push(function: watch)
+            lua.setField(-2, "watch")
             lua.setField(-2, "__index")
         }
         lua_setmetatable(L, -2)
@@ -45,13 +47,26 @@ enum PackedMapBlock {
     static func appendPackedResults(_ block: UnsafeMutablePointer<forklift_PackedMap>, into out: inout ByteWriter) -> Bool {
         let kind = block.pointee.result_kind
         guard kind == PackedNumbers.Kind.integers.rawValue || kind == PackedNumbers.Kind.floats.rawValue,
-            block.pointee.next > block.pointee.count, let results = forklift_packedmap_results(block)
+            block.pointee.loop.next > block.pointee.loop.count, let results = forklift_packedmap_results(block)
         else { return false }
-        let count = Int(block.pointee.count)
+        let count = Int(block.pointee.loop.count)
         out.append(kind)
         out.reserve(count * 8)
         for k in 0..<count { out.append(results[k]) }
         return true
+    }
+
+    /// `block:watch(loop, base)`: while item j runs, the block keeps the
+    /// progress word of the worker's `TaskLoop` at `base + j`, as the loop does.
+    static let watch: LuaCFunction = { L in
+        guard let L else { return 0 }
+        let lua = Lua(L)
+        guard let block = at(lua, 1), let loop = TaskLoop.at(lua, 2) else {
+            return ModuleError.raise(lua, .valueError, "block:watch(loop, base)")
+        }
+        block.pointee.loop.progress = loop.pointee.progress
+        block.pointee.loop.base = lua.toInteger(3) ?? 0
+        return 0
     }
 
     /// `block:results()` → the results as a table (spilling them if they
@@ -64,7 +79,7 @@ enum PackedMapBlock {
             if block.pointee.result_kind == UInt8(FORKLIFT_PACKED_UNDECIDED) {
                 block.pointee.result_kind = PackedNumbers.Kind.integers.rawValue
             }
-            forklift_packedmap_spill(L, 1, block, block.pointee.next - 1)
+            forklift_packedmap_spill(L, 1, block, block.pointee.loop.next - 1)
         }
         lua_getiuservalue(L, 1, 1)
         return 1

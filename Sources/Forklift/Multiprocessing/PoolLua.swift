@@ -59,7 +59,14 @@ Pool.__name = "multiprocessing.Pool"
 local pool_counter = 0
 
 
-local function spawn_worker(pool)
+-- Progress words are a cache line apart: workers store theirs at every item.
+local PROGRESS_STRIDE = 8
+local function progress_word(index) return (index - 1) * PROGRESS_STRIDE + 1 end
+
+-- `index`: the worker's place in the pool, which gives its word in `pool._progress`.
+local function spawn_worker(pool, index)
+  local slot = progress_word(index)
+  pool._progress[slot] = 0
   local task_r, task_w = rawpipe(pipe_bytes(pool._size))
   local piped, result_r, result_w = pcall(rawpipe, pipe_bytes(pool._size))
   if not piped then closefd(task_r); closefd(task_w); error(result_r, 0) end
@@ -77,7 +84,7 @@ local function spawn_worker(pool)
       -- a Pool. The parent still terminates workers at exit (fork(true) above).
       mp._become_child(name, pool._owner, false)
       local ok, err = xpcall(worker_main, function(e) return trim(debug.traceback(describe_error(e), 2)) end,
-                             task_r, result_w, pool._initializer, pool._initargs, pool._maxtasks)
+                             task_r, result_w, pool._initializer, pool._initargs, pool._maxtasks, pool._progress, slot)
       if not ok then io.stderr:write("Process ", name, ":\n", err, "\n") exit(1) end
       exit(0)
     elseif pid == nil then
@@ -93,7 +100,8 @@ local function spawn_worker(pool)
   if pid == nil then
     name = (method == "spawn" and "SpawnPoolWorker-" or "ForkServerPoolWorker-") .. pool._worker_counter
     local ok, p, s = pcall(mp._launch, method, { kind = "poolworker", name = name },
-      { initializer = pool._initializer, initargs = pool._initargs, maxtasks = pool._maxtasks },
+      { initializer = pool._initializer, initargs = pool._initargs, maxtasks = pool._maxtasks,
+        progress = pool._progress, slot = slot },
       { task_r, result_w }, true)
     if not ok then
       for _, fd in ipairs({ task_r, task_w, result_r, result_w }) do closefd(fd) end
@@ -139,14 +147,18 @@ function mp.Pool(spec, initializer, initargs, maxtasks)
   end
   if mp.current_process().daemon then raise("StateError", "daemonic processes are not allowed to have children") end
   pool_counter = pool_counter + 1
+  -- Each worker's progress word (see the worker's task loops); a plain table
+  -- if shared memory is exhausted (then a lost worker fails its whole chunk).
+  local shared, progress = pcall(mp.RawArray, "q", n * PROGRESS_STRIDE)
   local pool = setmetatable({
+    _progress = shared and progress or {},
     _size = n, _initializer = initializer, _initargs = initargs, _maxtasks = maxtasks,
     _state = "running", _workers = {}, _pending = {}, _pending_first = 1, _pending_last = 0,
     _jobs = {}, _job_counter = 0, _fids = {}, _fid_counter = 0, _worker_counter = 0,
     _owner = mp._getpid(), _id = pool_counter, _due = {}, _method = method or mp.get_start_method(true),
   }, Pool)
   for i = 1, n do
-    local ok, w = pcall(spawn_worker, pool)
+    local ok, w = pcall(spawn_worker, pool, i)
     if not ok then
       -- Out of descriptors or processes part way: the workers already
       -- started must not live on, unreachable, until the script ends.
@@ -198,6 +210,11 @@ local function function_id(pool, f)
     pool._fids[bytes] = fid
   end
   return fid, bytes
+end
+
+-- Items `a..b` (input indices) of `task`, as a task of their own.
+local function subtask(task, a, b)
+  return { job = task.job, src = task.src, first = task.first + (a - task.start), start = a, n = b - a + 1 }
 end
 
 local function outstanding_count(w) return w.last - w.first + 1 end
@@ -382,25 +399,40 @@ local function worker_lost(pool, index, w, reason)
   local desc
   if code ~= nil and code < 0 then fields.signal = -code; desc = "killed by signal " .. (-code)
   else fields.exitcode = code; desc = "exited with code " .. tostring(code) end
-  -- The task it was running fails; the ones queued behind it go to others.
+  -- The item it was running fails; the rest of its chunk and the tasks
+  -- queued behind it go to others. Items of the chunk that had finished
+  -- run again: their results died with the worker.
   local running = w.outstanding[w.first]
   if running then
     w.outstanding[w.first] = nil
-    fields.index = running.start
-    fields.first, fields.last = running.start, running.start + running.n - 1
+    local first, last = running.start, running.start + running.n - 1
+    local at = pool._progress[progress_word(index)]
+    if math.type(at) ~= "integer" or at < first or at > last then
+      -- Not inside an item (between items, or decoding the chunk): the
+      -- whole chunk fails, rather than risk failing the next worker the same way.
+      at = nil
+    end
+    fields.index = at or first
+    fields.first, fields.last = at or first, at or last
     local err = mp._error("WorkerLost", string.format("worker %s (pid %d) %s while running task %d",
-                          w.name, w.pid, desc, running.start), fields)
-    running.job:fail_range(running.start, running.n, err)
+                          w.name, w.pid, desc, fields.index), fields)
     for k = w.last, w.first + 1, -1 do
       push_task_front(pool, w.outstanding[k])
       w.outstanding[k] = nil
+    end
+    if at then
+      running.job:fail_range(at, 1, err)
+      if at < last then push_task_front(pool, subtask(running, at + 1, last)) end
+      if at > first then push_task_front(pool, subtask(running, first, at - 1)) end
+    else
+      running.job:fail_range(first, running.n, err)
     end
   end
   w.ch:close()
   all_channels[w.ch] = nil
   table.remove(pool._workers, index)
   if pool._state ~= "terminated" then
-    table.insert(pool._workers, index, spawn_worker(pool))
+    table.insert(pool._workers, index, spawn_worker(pool, index))
   end
   rebuild_channels(pool)
 end
@@ -410,7 +442,7 @@ local function retire(pool, index, w)
   w.ch:close()
   all_channels[w.ch] = nil
   table.remove(pool._workers, index)
-  if pool._state ~= "terminated" then table.insert(pool._workers, index, spawn_worker(pool)) end
+  if pool._state ~= "terminated" then table.insert(pool._workers, index, spawn_worker(pool, index)) end
   rebuild_channels(pool)
 end
 

@@ -6,7 +6,7 @@ enum PoolWorkerLua {
 local mp = ...
 local exit, send_batch, recv_batch, encode, decode = mp._exit, mp._send_batch, mp._recv_batch, mp._encode, mp._decode
 local closefd, newtable = mp._closefd, mp._newtable
-local unpack, pack = table.unpack, table.pack
+local unpack = table.unpack
 local type, pairs, tostring, pcall, xpcall, getmetatable = type, pairs, tostring, pcall, xpcall, getmetatable
 
 --- Worker side -----------------------------------------------------------------
@@ -50,21 +50,12 @@ local function sendable_report(r)
   return r
 end
 
--- The task loops. `at` is the item being run, for the error handler's
--- caller: an upvalue write per item is the cheapest way to know where a
--- loop stopped (the locals keep the loop itself free of upvalue reads).
-local at = 0
-local function run_map(f, items, results, i, n)
-  for j = i, n do at = j; results[j] = f(items[j]) end
-end
-local function run_star(f, items, results, i, n)
-  for j = i, n do at = j; local a = items[j]; results[j] = f(unpack(a, 1, a.n or #a)) end
-end
-local function run_apply(f, items, results, i, n)
-  for j = i, n do at = j; local a = items[j]; results[j] = pack(f(unpack(a, 1, a.n or #a))) end
-end
-
-local function worker_main(taskfd, resultfd, initializer, initargs, maxtasks)
+-- `progress[slot]`: this worker's word in the pool's shared RawArray("q").
+-- The task loops (CLua/task_loop.h) keep it at the input index of the item
+-- running, 0 between tasks, so a worker that dies fails that one item only.
+local function worker_main(taskfd, resultfd, initializer, initargs, maxtasks, progress, slot)
+  local loop = mp._task_loop()
+  loop:watch(progress, slot)
   -- A Process or Pool started inside a task must not hold this worker's
   -- pipes: the parent would not see end of file when this worker dies.
   -- The flag makes the hook close them once, in the direct child only.
@@ -96,6 +87,7 @@ local function worker_main(taskfd, resultfd, initializer, initargs, maxtasks)
     if type(items) == "userdata" then
       -- Packed numbers (mode "map"): the block runs them in C and holds the results.
       results = items
+      items:watch(loop, start - 1)
       while true do
         local ok, err = xpcall(items.run, capture, items, f)
         if ok then break end
@@ -104,20 +96,16 @@ local function worker_main(taskfd, resultfd, initializer, initargs, maxtasks)
       end
     else
       results = newtable(n)
+      loop:begin(n, start - 1)
+      local run = mode == "map" and loop.map or mode == "star" and loop.star or loop.apply -- "apply": every result
+      while true do
+        local ok, err = xpcall(run, capture, loop, f, items, results)
+        if ok then break end
+        errors = errors or {}
+        errors[loop:skip()] = sendable_report(err)
+      end
     end
-    local i = 1
-    while i <= n and results ~= items do
-      local ok, err
-      if mode == "map" then ok, err = xpcall(run_map, capture, f, items, results, i, n)
-      elseif mode == "star" then ok, err = xpcall(run_star, capture, f, items, results, i, n)
-      else ok, err = xpcall(run_apply, capture, f, items, results, i, n) end -- "apply": every result
-      i = at
-      if ok then break end
-      errors = errors or {}
-      errors[i] = sendable_report(err)
-      results[i] = nil
-      i = i + 1
-    end
+    loop:finish()
     done = done + 1
     local retiring = maxtasks ~= nil and done >= maxtasks
     local ok, err = pcall(send_batch, resultfd, results, 1, n, job, start, n, errors, retiring)
