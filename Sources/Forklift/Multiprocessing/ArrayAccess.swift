@@ -21,7 +21,9 @@ enum ArrayAccess {
             return outOfRange(L, o.pointee, i)
         }
         lua_pushvalue(L, 2)
-        lua_rawget(L, forklift_protected_upvalueindex(1))
+        if lua_rawget(L, forklift_protected_upvalueindex(1)) == LUA_TFUNCTION, o.pointee.lock == nil {
+            SharedValueLua.hideLockMethods(L)
+        }
         return 1
     }
 

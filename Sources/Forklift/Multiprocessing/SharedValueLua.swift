@@ -172,10 +172,22 @@ enum SharedValueLua {
             return 1
         }
         lua_pushvalue(L, 2)
-        if lua_rawget(L, forklift_protected_upvalueindex(1)) == LUA_TNIL, Lua(L).toString(2) == "typecode" {
+        let found = lua_rawget(L, forklift_protected_upvalueindex(1))
+        if found == LUA_TNIL, Lua(L).toString(2) == "typecode" {
             Lua(L).push(o.typecode.letter)
+        } else if found == LUA_TFUNCTION, o.lock == nil {
+            hideLockMethods(L)
         }
         return 1
+    }
+
+    /// A raw Value or Array has no `get_lock` nor `get_obj` (as in Python,
+    /// where `hasattr(raw, "get_lock")` is false): replaces the method just
+    /// looked up for key 2 with nil when it is one of those.
+    static func hideLockMethods(_ L: OpaquePointer) {
+        guard let key = Lua(L).toString(2), key == "get_lock" || key == "get_obj" else { return }
+        lua_settop(L, -2)
+        lua_pushnil(L)
     }
 
     /// `__newindex`: only `v.value = x` (upvalue 1 is the string "value").
