@@ -80,6 +80,23 @@ struct PoolCrashTests {
             """)
     }
 
+    /// Progress words (one per live worker, from one shared array of 1024
+    /// per process) go back when a worker is reaped: after more workers than
+    /// that have come and gone, and after a worker killed in a task, a lost
+    /// item is still named exactly.
+    @Test func progressWordsAreReused() throws {
+        let r = try PoolTestKit.run("""
+            for _ = 1, 550 do local p = mp.Pool(2); p:close(); p:join() end
+            local pool <close> = mp.Pool(2)
+            for round = 1, 3 do
+              local ok, e = pcall(pool.map, pool, function(x) if x == 6 then os.exit(9) end return x end,
+                                  {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {chunksize = 4})
+              print(round, e.index, e.first, e.last)
+            end
+            """)
+        #expect(r.stdout == "1\t6\t6\t6\n2\t6\t6\t6\n3\t6\t6\t6\n", "\(r.stderr)")
+    }
+
     @Test func terminateDuringALongMapReturnsPromptly() throws {
         let r = try PoolTestKit.run("""
             local pool = mp.Pool(2)

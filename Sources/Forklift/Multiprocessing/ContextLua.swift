@@ -182,7 +182,7 @@ function mp._become_spawned(meta_bytes, payload_bytes)
     mp._run_spawned_process(meta, payload)
   elseif meta.kind == "poolworker" then
     mp._become_child(meta.name, meta.parent_pid, false)
-    mp._pool_worker_main(5, 6, payload.initializer, payload.initargs, payload.maxtasks, payload.progress, payload.slot)
+    mp._pool_worker_main(5, 6, payload.initializer, payload.initargs, payload.maxtasks, payload.progress)
   elseif meta.kind == "forkserver" then
     mp._become_child("ForkServer", meta.parent_pid, true)
     mp._forkserver_main(5)

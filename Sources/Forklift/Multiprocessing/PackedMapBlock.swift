@@ -21,6 +21,14 @@ enum PackedMapBlock {
                 items[k] = Int64(littleEndian: src.loadUnaligned(fromByteOffset: k * 8, as: Int64.self))
             }
         }
+        pushMetatable(lua)
+        lua_setmetatable(L, -2)
+    }
+
+    /// Pushes the blocks' metatable, making it the first time (the module
+    /// makes it in the parent, see `TaskLoop.register`).
+    static func pushMetatable(_ lua: Lua) {
+        let L = lua.L
         if luaL_newmetatable(L, metatableName) != 0 {
             lua.newTable()
             lua_pushcclosure(L, forklift_packedmap_run, 0)
@@ -33,7 +41,6 @@ enum PackedMapBlock {
             lua.setField(-2, "watch")
             lua.setField(-2, "__index")
         }
-        lua_setmetatable(L, -2)
     }
 
     /// The block at `index`, if that is one.

@@ -59,17 +59,46 @@ Pool.__name = "multiprocessing.Pool"
 local pool_counter = 0
 
 
--- Progress words are a cache line apart: workers store theirs at every item.
-local PROGRESS_STRIDE = 8
-local function progress_word(index) return (index - 1) * PROGRESS_STRIDE + 1 end
+-- Progress words (see the worker's task loops): one shared RawArray("q")
+-- per process, made on first use, with a word per live worker, a cache line
+-- apart since each worker stores to its own at every item. One array for
+-- every pool, not one per pool: a new shared block per pool would be one
+-- more block every later fork takes a reference on until the GC frees it.
+local PROGRESS_STRIDE, PROGRESS_WORDS = 8, 1024
+local progress_array, free_words, next_word = nil, {}, 1
+mp._register_fork_hooks(nil, function()
+  -- A forked child makes its own when it starts a pool: its parent's words are the parent's.
+  progress_array, free_words, next_word = nil, {}, 1
+end)
 
--- `index`: the worker's place in the pool, which gives its word in `pool._progress`.
-local function spawn_worker(pool, index)
-  local slot = progress_word(index)
-  pool._progress[slot] = 0
+-- A free word for a new worker: its index in `progress_array`, or nil
+-- (shared memory or words exhausted: that worker's losses fail whole chunks).
+local function take_word()
+  if progress_array == nil then
+    local ok, a = pcall(mp.RawArray, "q", PROGRESS_WORDS * PROGRESS_STRIDE)
+    progress_array = ok and a or false
+  end
+  if not progress_array then return nil end
+  local word = table.remove(free_words)
+  if not word then
+    if next_word > PROGRESS_WORDS then return nil end
+    word, next_word = next_word, next_word + 1
+  end
+  local slot = (word - 1) * PROGRESS_STRIDE + 1
+  progress_array[slot] = 0
+  return slot
+end
+
+local function give_word(slot)
+  if slot and progress_array then free_words[#free_words + 1] = (slot - 1) // PROGRESS_STRIDE + 1 end
+end
+
+local function spawn_worker(pool)
+  local slot = take_word()
+  local progress = slot and mp._word_offset(progress_array, slot) -- what the worker writes to
   local task_r, task_w = rawpipe(pipe_bytes(pool._size))
   local piped, result_r, result_w = pcall(rawpipe, pipe_bytes(pool._size))
-  if not piped then closefd(task_r); closefd(task_w); error(result_r, 0) end
+  if not piped then closefd(task_r); closefd(task_w); give_word(slot); error(result_r, 0) end
   pool._worker_counter = pool._worker_counter + 1
   local name = "ForkPoolWorker-" .. pool._worker_counter
   local method = pool._method
@@ -84,13 +113,14 @@ local function spawn_worker(pool, index)
       -- a Pool. The parent still terminates workers at exit (fork(true) above).
       mp._become_child(name, pool._owner, false)
       local ok, err = xpcall(worker_main, function(e) return trim(debug.traceback(describe_error(e), 2)) end,
-                             task_r, result_w, pool._initializer, pool._initargs, pool._maxtasks, pool._progress, slot)
+                             task_r, result_w, pool._initializer, pool._initargs, pool._maxtasks, progress)
       if not ok then io.stderr:write("Process ", name, ":\n", err, "\n") exit(1) end
       exit(0)
     elseif pid == nil then
       -- This process has threads: forking it is unsafe.
       if method == "fork" then
         for _, fd in ipairs({ task_r, task_w, result_r, result_w }) do closefd(fd) end
+        give_word(slot)
         raise("StateError", refused)
       end
       method = "forkserver"
@@ -101,10 +131,11 @@ local function spawn_worker(pool, index)
     name = (method == "spawn" and "SpawnPoolWorker-" or "ForkServerPoolWorker-") .. pool._worker_counter
     local ok, p, s = pcall(mp._launch, method, { kind = "poolworker", name = name },
       { initializer = pool._initializer, initargs = pool._initargs, maxtasks = pool._maxtasks,
-        progress = pool._progress, slot = slot },
+        progress = progress },
       { task_r, result_w }, true)
     if not ok then
       for _, fd in ipairs({ task_r, task_w, result_r, result_w }) do closefd(fd) end
+      give_word(slot)
       error(p, 0)
     end
     pid, status = p, s
@@ -112,7 +143,8 @@ local function spawn_worker(pool, index)
   closefd(task_r); closefd(result_w)
   local ch = channel_new(task_w, result_r)
   all_channels[ch] = true
-  local w = { pid = pid, ch = ch, outstanding = {}, first = 1, last = 0, fids = {}, name = name, _status = status }
+  local w = { pid = pid, ch = ch, outstanding = {}, first = 1, last = 0, fids = {}, name = name, _status = status,
+              slot = slot }
   return w
 end
 
@@ -147,18 +179,14 @@ function mp.Pool(spec, initializer, initargs, maxtasks)
   end
   if mp.current_process().daemon then raise("StateError", "daemonic processes are not allowed to have children") end
   pool_counter = pool_counter + 1
-  -- Each worker's progress word (see the worker's task loops); a plain table
-  -- if shared memory is exhausted (then a lost worker fails its whole chunk).
-  local shared, progress = pcall(mp.RawArray, "q", n * PROGRESS_STRIDE)
   local pool = setmetatable({
-    _progress = shared and progress or {},
     _size = n, _initializer = initializer, _initargs = initargs, _maxtasks = maxtasks,
     _state = "running", _workers = {}, _pending = {}, _pending_first = 1, _pending_last = 0,
     _jobs = {}, _job_counter = 0, _fids = {}, _fid_counter = 0, _worker_counter = 0,
     _owner = mp._getpid(), _id = pool_counter, _due = {}, _method = method or mp.get_start_method(true),
   }, Pool)
   for i = 1, n do
-    local ok, w = pcall(spawn_worker, pool, i)
+    local ok, w = pcall(spawn_worker, pool)
     if not ok then
       -- Out of descriptors or processes part way: the workers already
       -- started must not live on, unreachable, until the script ends.
@@ -406,7 +434,7 @@ local function worker_lost(pool, index, w, reason)
   if running then
     w.outstanding[w.first] = nil
     local first, last = running.start, running.start + running.n - 1
-    local at = pool._progress[progress_word(index)]
+    local at = w.slot and progress_array and progress_array[w.slot]
     if math.type(at) ~= "integer" or at < first or at > last then
       -- Not inside an item (between items, or decoding the chunk): the
       -- whole chunk fails, rather than risk failing the next worker the same way.
@@ -428,21 +456,23 @@ local function worker_lost(pool, index, w, reason)
       running.job:fail_range(first, running.n, err)
     end
   end
+  give_word(w.slot)
   w.ch:close()
   all_channels[w.ch] = nil
   table.remove(pool._workers, index)
   if pool._state ~= "terminated" then
-    table.insert(pool._workers, index, spawn_worker(pool, index))
+    table.insert(pool._workers, index, spawn_worker(pool))
   end
   rebuild_channels(pool)
 end
 
 local function retire(pool, index, w)
   reap(w)
+  give_word(w.slot)
   w.ch:close()
   all_channels[w.ch] = nil
   table.remove(pool._workers, index)
-  if pool._state ~= "terminated" then table.insert(pool._workers, index, spawn_worker(pool, index)) end
+  if pool._state ~= "terminated" then table.insert(pool._workers, index, spawn_worker(pool)) end
   rebuild_channels(pool)
 end
 
@@ -571,6 +601,7 @@ local function stop_workers(pool, sig)
     else
       wait_for(nil)
     end
+    give_word(w.slot)
   end
   pool._workers = {}
   pool._channels = {}

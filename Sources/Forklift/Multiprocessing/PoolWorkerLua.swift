@@ -50,12 +50,13 @@ local function sendable_report(r)
   return r
 end
 
--- `progress[slot]`: this worker's word in the pool's shared RawArray("q").
--- The task loops (CLua/task_loop.h) keep it at the input index of the item
--- running, 0 between tasks, so a worker that dies fails that one item only.
-local function worker_main(taskfd, resultfd, initializer, initargs, maxtasks, progress, slot)
+-- `progress`: the arena offset of this worker's word in the parent's shared
+-- RawArray("q") (or nil). The task loops (CLua/task_loop.h) keep it at the
+-- input index of the item running, 0 between tasks, so a worker that dies
+-- fails that one item only.
+local function worker_main(taskfd, resultfd, initializer, initargs, maxtasks, progress)
   local loop = mp._task_loop()
-  loop:watch(progress, slot)
+  loop:watch(progress)
   -- A Process or Pool started inside a task must not hold this worker's
   -- pipes: the parent would not see end of file when this worker dies.
   -- The flag makes the hook close them once, in the direct child only.
