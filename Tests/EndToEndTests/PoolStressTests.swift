@@ -190,6 +190,9 @@ struct PoolStressTests {
             local ok, e = pcall(pool.map, pool, function(x) if x == 600 then os.exit(3) end return x end, ints, {chunksize = 100})
             print(ok, e.kind, e.exitcode, e.first <= 600 and 600 <= e.last)
             print(#pool:map(function(x) return -x end, ints))
+            -- starmap over numbers (not argument lists) fails each item, packed or not.
+            local ok, e = pcall(pool.starmap, pool, function(a) return a end, {1, 2, 3, 4, 5, 6}, {chunksize = 6})
+            print(ok, e.kind, e.index, e.message:match("table expected") ~= nil)
             """)
         #expect(r.stdout == """
             integer=1000
@@ -202,6 +205,7 @@ struct PoolStressTests {
             true\tinf\t-inf\t-inf\t1e+308
             false\tWorkerLost\t3\ttrue
             1000
+            false\tRemoteError\t1\ttrue
 
             """, "\(r.stderr)")
     }

@@ -39,6 +39,8 @@ enum PackedMapBlock {
             lua.setField(-2, "results")
             lua.push(function: watch)
             lua.setField(-2, "watch")
+            lua.push(function: items)
+            lua.setField(-2, "items")
             lua.setField(-2, "__index")
         }
     }
@@ -74,6 +76,24 @@ enum PackedMapBlock {
         block.pointee.loop.progress = loop.pointee.progress
         block.pointee.loop.base = lua.toInteger(3) ?? 0
         return 0
+    }
+
+    /// `block:items()` → the items as a table (for a task that is not a
+    /// `map`: `starmap` over numbers must fail as it would from a table).
+    static let items: LuaCFunction = { L in
+        guard let L else { return 0 }
+        let lua = Lua(L)
+        guard let block = at(lua, 1), let items = forklift_packedmap_items(block) else {
+            return ModuleError.raise(lua, .valueError, "packed map block expected")
+        }
+        let count = Int(block.pointee.loop.count)
+        lua_createtable(L, Int32(clamping: count), 0)
+        let integers = block.pointee.item_kind == PackedNumbers.Kind.integers.rawValue
+        for k in 0..<count {
+            if integers { lua_pushinteger(L, items[k]) } else { lua_pushnumber(L, Double(bitPattern: UInt64(bitPattern: items[k]))) }
+            lua_rawseti(L, -2, Int64(k + 1))
+        }
+        return 1
     }
 
     /// `block:results()` → the results as a table (spilling them if they

@@ -85,6 +85,9 @@ local function worker_main(taskfd, resultfd, initializer, initargs, maxtasks, pr
       fns[fid] = f
     end
     errors = nil
+    -- Only a map runs packed; any other task gets its numbers as a table
+    -- (a starmap over numbers fails each item, as over a table).
+    if type(items) == "userdata" and mode ~= "map" then items = items:items() end
     if type(items) == "userdata" then
       -- Packed numbers (mode "map"): the block runs them in C and holds the results.
       results = items
