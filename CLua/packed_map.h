@@ -23,6 +23,7 @@
 #define FORKLIFT_PACKED_INTEGERS 1
 #define FORKLIFT_PACKED_FLOATS 2
 #define FORKLIFT_PACKED_UNDECIDED 255
+#define FORKLIFT_PACKEDMAP_METATABLE "multiprocessing.PackedMap"
 
 typedef struct forklift_PackedMap {
     forklift_TaskLoop loop; /* count, next, progress word (task_loop.h) */
@@ -85,8 +86,7 @@ static inline void forklift_packedmap_store(lua_State *L, int block, forklift_Pa
 /* `block:run(f)`: calls f on each item from `next` on, storing the results.
  * An error from f leaves `next` at the item that raised. */
 static inline int forklift_packedmap_run(lua_State *L) {
-    forklift_PackedMap *m = (forklift_PackedMap *)lua_touserdata(L, 1);
-    if (m == NULL) return luaL_error(L, "packed map block expected");
+    forklift_PackedMap *m = (forklift_PackedMap *)luaL_checkudata(L, 1, FORKLIFT_PACKEDMAP_METATABLE);
     lua_settop(L, 2);
     int64_t *items = forklift_packedmap_items(m);
     int integers = m->item_kind == FORKLIFT_PACKED_INTEGERS;
@@ -105,8 +105,7 @@ static inline int forklift_packedmap_run(lua_State *L) {
 
 /* `block:skip()` → j: result j (the item that raised) is nil; runs resume after it. */
 static inline int forklift_packedmap_skip(lua_State *L) {
-    forklift_PackedMap *m = (forklift_PackedMap *)lua_touserdata(L, 1);
-    if (m == NULL) return luaL_error(L, "packed map block expected");
+    forklift_PackedMap *m = (forklift_PackedMap *)luaL_checkudata(L, 1, FORKLIFT_PACKEDMAP_METATABLE);
     lua_settop(L, 1);
     int64_t j = m->loop.next;
     if (j > m->loop.count) return 0;

@@ -19,6 +19,8 @@
 #include <lauxlib.h>
 #include <stdint.h>
 
+#define FORKLIFT_TASKLOOP_METATABLE "multiprocessing.TaskLoop"
+
 typedef struct forklift_TaskLoop {
     int64_t count;     /* items in the task */
     int64_t next;      /* 1-based index of the item to run next (the one running, during a call) */
@@ -55,8 +57,7 @@ static inline int forklift_taskloop_unpack(lua_State *L, int item) {
  * table.pack(f(unpack(items[j]))). An error from f leaves `next` at the item
  * that raised. mode: 0 map, 1 star, 2 apply. */
 static inline int forklift_taskloop_run(lua_State *L, int mode) {
-    forklift_TaskLoop *loop = (forklift_TaskLoop *)lua_touserdata(L, 1);
-    if (loop == NULL) return luaL_error(L, "task loop expected");
+    forklift_TaskLoop *loop = (forklift_TaskLoop *)luaL_checkudata(L, 1, FORKLIFT_TASKLOOP_METATABLE);
     lua_settop(L, 4);
     for (int64_t j = loop->next; j <= loop->count; j++) {
         loop->next = j;
@@ -73,6 +74,7 @@ static inline int forklift_taskloop_run(lua_State *L, int mode) {
             lua_call(L, n, mode == 1 ? 1 : LUA_MULTRET);
             if (mode == 2) { /* every result, as table.pack */
                 int k = lua_gettop(L) - top;
+                luaL_checkstack(L, 2, "too many results");
                 lua_createtable(L, k, 1);
                 lua_insert(L, top + 1);
                 for (int i = k; i >= 1; i--) lua_rawseti(L, top + 1, i);
@@ -94,8 +96,7 @@ static inline int forklift_taskloop_apply(lua_State *L) { return forklift_tasklo
 /* `loop:skip()` → j: the item that raised is left without a result; runs
  * resume after it. */
 static inline int forklift_taskloop_skip(lua_State *L) {
-    forklift_TaskLoop *loop = (forklift_TaskLoop *)lua_touserdata(L, 1);
-    if (loop == NULL) return luaL_error(L, "task loop expected");
+    forklift_TaskLoop *loop = (forklift_TaskLoop *)luaL_checkudata(L, 1, FORKLIFT_TASKLOOP_METATABLE);
     int64_t j = loop->next;
     if (j > loop->count) return 0;
     loop->next = j + 1;

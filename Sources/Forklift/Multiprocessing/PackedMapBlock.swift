@@ -5,7 +5,7 @@ internal import CLua
 /// back as the results — packed as they were produced, or from the table
 /// they spilled into.
 enum PackedMapBlock {
-    static let metatableName = "multiprocessing.PackedMap"
+    static let metatableName = FORKLIFT_PACKEDMAP_METATABLE
 
     /// Pushes a block holding `count` packed items of `kind` (little-endian
     /// bytes from a message).

@@ -94,11 +94,11 @@ local function give_word(slot)
 end
 
 local function spawn_worker(pool)
-  local slot = take_word()
-  local progress = slot and mp._word_offset(progress_array, slot) -- what the worker writes to
   local task_r, task_w = rawpipe(pipe_bytes(pool._size))
   local piped, result_r, result_w = pcall(rawpipe, pipe_bytes(pool._size))
-  if not piped then closefd(task_r); closefd(task_w); give_word(slot); error(result_r, 0) end
+  if not piped then closefd(task_r); closefd(task_w); error(result_r, 0) end
+  local slot = take_word()
+  local progress = slot and mp._word_offset(progress_array, slot) -- what the worker writes to
   pool._worker_counter = pool._worker_counter + 1
   local name = "ForkPoolWorker-" .. pool._worker_counter
   local method = pool._method

@@ -11,7 +11,7 @@ internal import CLua
 ///     loop:skip()                   -- after an error: the failed item's index
 ///     loop:finish()                 -- between tasks: progress word 0
 enum TaskLoop {
-    static let metatableName = "multiprocessing.TaskLoop"
+    static let metatableName = FORKLIFT_TASKLOOP_METATABLE
 
     static func register(_ lua: Lua) {
         MultiprocessingModule.register(lua, [("_task_loop", new), ("_word_offset", wordOffset)])
