@@ -267,6 +267,24 @@ local function send_task(pool, w, task)
   w.forget = nil
   w.last = w.last + 1
   w.outstanding[w.last] = task
+  task.sent = now()
+end
+
+-- A chunk expected to run longer than this is not queued behind another:
+-- the round trip it would hide is small next to it, and a worker holding a
+-- long chunk it has not started can finish last while the others idle
+-- (with W2's 8 ms items, half an item lost at the end of every map).
+local LONG_CHUNK = 0.005
+
+-- Removes cancelled tasks at the front of the queue; the first live one.
+local function peek_task(pool)
+  while pool._pending_first <= pool._pending_last do
+    local t = pool._pending[pool._pending_first]
+    if not t.job.cancelled then return t end
+    pool._pending[pool._pending_first] = nil
+    pool._pending_first = pool._pending_first + 1
+  end
+  return nil
 end
 
 local refill -- forward: pulls more input for streamed jobs
@@ -275,7 +293,10 @@ local function dispatch(pool)
   if refill then refill(pool) end
   local workers = pool._workers
   while pool._pending_first <= pool._pending_last do
-    local best, best_n = nil, DEPTH
+    local next_task = peek_task(pool)
+    if not next_task then return end
+    local per_item = next_task.job.per_item
+    local best, best_n = nil, (per_item and per_item * next_task.n > LONG_CHUNK) and 1 or DEPTH
     for i = 1, #workers do
       local w = workers[i]
       if not w.retiring then
@@ -502,7 +523,14 @@ local function handle(pool, index)
   w.outstanding[w.first] = nil
   w.first = w.first + 1
   local job = task and task.job
-  if job and job.id == job_id then job:deliver(start, n, items, errors) end
+  if job and job.id == job_id then
+    -- The worker started this task when it was sent or when it finished
+    -- the one before, whichever came later: that gives the cost per item.
+    local t = now()
+    if task.n > 0 then job.per_item = (t - max(task.sent or t, w.done_at or 0)) / task.n end
+    w.done_at = t
+    job:deliver(start, n, items, errors)
+  end
   if retiring then
     w.retiring = true
     -- Anything queued behind its last task goes back to the queue.
