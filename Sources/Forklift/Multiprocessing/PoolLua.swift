@@ -14,7 +14,6 @@ local mp = ...
 local raise, fork, wait, signal, exit = mp._raise, mp._fork, mp._wait, mp._signal, mp._exit
 local channel_new, pump, send_batch, recv_batch = mp._channel, mp._pump, mp._send_batch, mp._recv_batch
 local rawpipe, closefd, encode, decode = mp._pipe, mp._closefd, mp._encode, mp._decode
-local check_sendable = mp._check_sendable
 local unpack, pack, move = table.unpack, table.pack, table.move
 local type, pairs, ipairs, setmetatable, getmetatable, tostring, tonumber, select, pcall, xpcall, error =
       type, pairs, ipairs, setmetatable, getmetatable, tostring, tonumber, select, pcall, xpcall, error
