@@ -45,14 +45,7 @@ struct ByteWriter: ~Copyable {
     /// Appends an unsigned LEB128 varint (small lengths and indices take one byte).
     @inline(__always) mutating func appendVarint(_ value: UInt64) {
         reserve(10)
-        var v = value
-        while v >= 0x80 {
-            base.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, toByteOffset: count, as: UInt8.self)
-            count += 1
-            v >>= 7
-        }
-        base.storeBytes(of: UInt8(v), toByteOffset: count, as: UInt8.self)
-        count += 1
+        storeVarint(value)
     }
 
     /// A tag byte then a varint, with one capacity check (the codec's integers).
@@ -60,6 +53,11 @@ struct ByteWriter: ~Copyable {
         reserve(11)
         base.storeBytes(of: tag, toByteOffset: count, as: UInt8.self)
         count += 1
+        storeVarint(value)
+    }
+
+    /// Writes a varint into room the caller reserved (at most 10 bytes).
+    @inline(__always) private mutating func storeVarint(_ value: UInt64) {
         var v = value
         while v >= 0x80 {
             base.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, toByteOffset: count, as: UInt8.self)

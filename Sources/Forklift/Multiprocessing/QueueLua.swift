@@ -250,27 +250,17 @@ enum QueueLua {
         }
     }
 
-    static let empty: LuaCFunction = { L in
-        guard let L else { return 0 }
-        let lua = Lua(L)
-        guard let (_, state) = open(lua, "empty") else { return lua.raiseTop }
-        lua.push(state.withLock { state.count == 0 })
-        return 1
-    }
+    static let empty: LuaCFunction = { L in query(L, "empty") { lua, state in lua.push(state.count == 0) } }
+    static let full: LuaCFunction = { L in query(L, "full") { lua, state in lua.push(state.isFull) } }
+    static let qsize: LuaCFunction = { L in query(L, "qsize") { lua, state in lua.push(state.count) } }
 
-    static let full: LuaCFunction = { L in
+    /// `q:empty()`, `q:full()`, `q:qsize()`: one reading of the queue's
+    /// state, pushed under its lock.
+    private static func query(_ L: OpaquePointer?, _ name: String, _ push: (Lua, QueueState) -> Void) -> Int32 {
         guard let L else { return 0 }
         let lua = Lua(L)
-        guard let (_, state) = open(lua, "full") else { return lua.raiseTop }
-        lua.push(state.withLock { state.isFull })
-        return 1
-    }
-
-    static let qsize: LuaCFunction = { L in
-        guard let L else { return 0 }
-        let lua = Lua(L)
-        guard let (_, state) = open(lua, "qsize") else { return lua.raiseTop }
-        lua.push(state.withLock { state.count })
+        guard let (_, state) = open(lua, name) else { return lua.raiseTop }
+        state.withLock { push(lua, state) }
         return 1
     }
 
